@@ -1,0 +1,21 @@
+using System.CommandLine;
+
+namespace ModelZoo.Cli.Commands;
+
+/// <summary>The verbs of the <c>zoo</c> command, in the order <c>--help</c> lists them.</summary>
+internal static class CommandRegistry
+{
+    public static IEnumerable<Command> All() =>
+    [
+        CatalogCommands.List(),
+        CatalogCommands.Info(),
+        PendingCommands.Fetch(),
+        PendingCommands.Train(),
+        PendingCommands.Eval(),
+        PendingCommands.Predict(),
+        PendingCommands.Export(),
+        PendingCommands.Quickstart(),
+        DoctorCommand.Create(),
+        SmokeCommand.Create(),
+    ];
+}

@@ -1,0 +1,52 @@
+using System.CommandLine;
+using System.Runtime.InteropServices;
+using ModelZoo.Native;
+using Spectre.Console;
+using TorchSharp;
+
+namespace ModelZoo.Cli.Commands;
+
+/// <summary><c>zoo doctor</c>: versions, devices, threads, cache folder and the native fix.</summary>
+internal static class DoctorCommand
+{
+    public static Command Create()
+    {
+        var device = new Option<string>("--device") { Description = "Device to resolve: auto, cpu, cuda or cuda:N.", DefaultValueFactory = _ => "auto" };
+        var command = new Command("doctor", "Check this machine: .NET, TorchSharp, libtorch, devices, threads, cache, native fix.") { device };
+        command.SetAction(r =>
+        {
+            var native = NativeStatus.Report();
+            var rows = new List<(string, string)>
+            {
+                ("zoo", BuildInfo.Version),
+                (".NET", RuntimeInformation.FrameworkDescription),
+                ("OS", $"{RuntimeInformation.OSDescription} ({RuntimeInformation.RuntimeIdentifier})"),
+                ("TorchSharp", BuildInfo.TorchSharpVersion),
+                ("Torch backend (build)", BuildInfo.TorchBackend),
+                ("native fix", $"{native.State}: {native.Message}"),
+                ("system libstdc++", native.SystemLibStdCxx ?? "not found"),
+            };
+            try
+            {
+                rows.Add(("libtorch", torch.__version__));
+                bool cuda = torch.cuda.is_available();
+                rows.Add(("CUDA available", cuda ? $"yes ({torch.cuda.device_count()} device(s))" : "no"));
+                rows.Add(("threads", $"{torch.get_num_threads()} intra-op ({Environment.ProcessorCount} logical cores)"));
+                var choice = DeviceSelector.Resolve(r.GetValue(device));
+                rows.Add(("device", choice.Reason));
+                using var x = torch.ones(2, 2);
+                rows.Add(("tensor check", $"ones(2,2).sum() = {x.sum().item<float>()}"));
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                rows.Add(("libtorch", "FAILED to load or run: " + e.Message.Split('\n')[0]));
+            }
+            rows.Add(("cache folder", ZooPaths.CacheRoot + (ZooPaths.Offline ? " (ZOO_OFFLINE: network disabled)" : "")));
+            var table = new Table().Border(TableBorder.Simple).AddColumn("Check").AddColumn("Result");
+            foreach (var (k, v) in rows) table.AddRow(Markup.Escape(k), Markup.Escape(v));
+            AnsiConsole.Write(table);
+            return rows.Any(x => x.Item2.StartsWith("FAILED", StringComparison.Ordinal)) ? 1 : 0;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,18 @@
+using ModelZoo.Models.Vision;
+
+namespace ModelZoo;
+
+/// <summary>
+/// The explicit list of model families in the default catalog. Adding a family = writing its file (with a
+/// <c>Register(ModelCatalog)</c> method) and adding one line here; the catalog-wide tests then cover it untouched.
+/// </summary>
+public static class CatalogRegistrations
+{
+    /// <summary>Builds the default catalog.</summary>
+    public static ModelCatalog CreateDefault()
+    {
+        var catalog = new ModelCatalog();
+        ResNetFamily.Register(catalog);
+        return catalog;
+    }
+}
