@@ -1,0 +1,28 @@
+using static TorchSharp.torch;
+
+namespace ModelZoo.Data;
+
+/// <summary>
+/// One mini-batch as the loader hands it to the training engine: inputs (images N×C×H×W or token ids N×T), integer
+/// class targets (N), and the dataset indices of the items, so reports can name the files behind top losses.
+/// The batch owns its tensors; dispose it (or let a <c>DisposeScope</c> take them) when the step is done.
+/// </summary>
+/// <param name="Input">Model input.</param>
+/// <param name="Target">Class indices (int64), or an N×K float tensor of soft targets (Mixup/CutMix).</param>
+/// <param name="Indices">Dataset index of each item.</param>
+public sealed record Batch(Tensor Input, Tensor Target, int[] Indices) : IDisposable
+{
+    /// <summary>Number of items.</summary>
+    public int Count => Indices.Length;
+
+    /// <summary>Moves both tensors to <paramref name="device"/> (a no-op when already there), returning a new batch.</summary>
+    public Batch To(Device device) =>
+        Input.device == device && Target.device == device ? this : new(Input.to(device), Target.to(device), Indices);
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        Input.Dispose();
+        Target.Dispose();
+    }
+}
