@@ -1,6 +1,18 @@
 #!/usr/bin/env bash
-# The test command from README.md: builds the solution in Release (warnings are errors) and runs every xUnit test.
+# The test command from README.md: installs the test prerequisites if missing (scripts/setup.sh tests), builds the
+# solution in Release (warnings are errors) and runs every xUnit test. Extra arguments go to `dotnet test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
-dotnet test ModelZoo.slnx -c Release --logger "console;verbosity=normal" "$@"
+scripts/setup.sh tests
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+set +e
+dotnet test ModelZoo.slnx -c Release --logger "console;verbosity=normal" "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One plain closing line: "Tests: N passed, N failed, N skipped".
+awk '/^Total tests: / { t += $3 }
+     /^ +Passed: [0-9]+$/ { p += $2 } /^ +Failed: [0-9]+$/ { f += $2 } /^ +Skipped: [0-9]+$/ { s += $2 }
+     END { printf "Tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+exit "$status"
