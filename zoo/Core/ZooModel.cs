@@ -24,7 +24,7 @@ public enum BatchNormPolicy
 /// freezing and a summary with shapes. A model is a tree of <see cref="ZooModule"/>s whose children run by name, so
 /// edits take effect.
 /// </summary>
-public abstract class ZooModel : ZooModule
+public abstract partial class ZooModel : ZooModule
 {
     private readonly HashSet<nn.Module> _frozenNorms = [];
     private BatchNormPolicy _batchNormPolicy = BatchNormPolicy.FreezeStats;
@@ -259,6 +259,9 @@ public abstract class ZooModel : ZooModule
 
     /// <summary>A dry-run input on <paramref name="device"/>: random pixels for vision models; families with other inputs override it.</summary>
     protected virtual Tensor DryRunInput(Device device) => rand(DryRunInputShape, device: device);
+
+    /// <summary>A valid random input of <see cref="DryRunInputShape"/> (pixels for vision, token ids for text), on the model's device; used by the catalog-wide tests.</summary>
+    public Tensor SampleInput() => DryRunInput(parameters().FirstOrDefault()?.device ?? CPU);
 
     // ----- freezing -----
 
