@@ -1,0 +1,246 @@
+using System.Text.Json;
+using Parquet;
+using Parquet.Schema;
+
+namespace ModelZoo.Data;
+
+/// <summary>Glob patterns (<c>*</c>, <c>?</c> in the file name) and Parquet column reading shared by the readers.</summary>
+internal static class ParquetSupport
+{
+    public static string[] Glob(string pattern)
+    {
+        if (File.Exists(pattern)) return [Path.GetFullPath(pattern)];
+        var dir = Path.GetDirectoryName(pattern);
+        dir = string.IsNullOrEmpty(dir) ? "." : dir;
+        var name = Path.GetFileName(pattern);
+        if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"Folder not found for '{pattern}': {Path.GetFullPath(dir)}");
+        if (!name.Contains('*') && !name.Contains('?')) throw new FileNotFoundException($"File not found: {Path.GetFullPath(pattern)}", pattern);
+        var files = Directory.GetFiles(dir, name).Select(Path.GetFullPath).Order(StringComparer.Ordinal).ToArray();
+        if (files.Length == 0) throw new FileNotFoundException($"No files match '{pattern}' in {Path.GetFullPath(dir)}.");
+        return files;
+    }
+
+    /// <summary>The leaf column for <paramref name="column"/>: a plain column, or the <c>bytes</c>/<c>text</c> member of a struct.</summary>
+    public static DataField FindField(ParquetSchema schema, string column, string file, params string[] structMembers)
+    {
+        foreach (var f in schema.GetDataFields())
+        {
+            var parts = f.Path.ToList();
+            if (parts.Count == 1 && parts[0] == column) return f;
+            if (parts.Count == 2 && parts[0] == column && structMembers.Contains(parts[1])) return f;
+        }
+        var names = schema.GetDataFields().Select(f => string.Join(".", f.Path.ToList()));
+        throw new InvalidDataException($"{file} has no column '{column}' (columns: {string.Join(", ", names)}).");
+    }
+
+    public static async Task<string[]> ReadStrings(ParquetRowGroupReader rg, DataField field)
+    {
+        var n = (int)rg.RowCount;
+        var t = field.ClrType;
+        if (t == typeof(string))
+        {
+            var s = new string?[n];
+            await rg.ReadAsync(field, s.AsMemory()).ConfigureAwait(false);
+            return s.Select(x => x ?? "").ToArray();
+        }
+        if (t == typeof(long)) return (await Read<long>(rg, field, n)).Select(v => v.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        if (t == typeof(int)) return (await Read<int>(rg, field, n)).Select(v => v.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        if (t == typeof(short)) return (await Read<short>(rg, field, n)).Select(v => v.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        if (t == typeof(sbyte)) return (await Read<sbyte>(rg, field, n)).Select(v => v.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        if (t == typeof(byte)) return (await Read<byte>(rg, field, n)).Select(v => v.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        if (t == typeof(bool)) return (await Read<bool>(rg, field, n)).Select(v => v ? "1" : "0").ToArray();
+        throw new InvalidDataException($"Label column '{string.Join(".", field.Path.ToList())}' has type {t.Name}; expected integers or strings.");
+    }
+
+    private static async Task<T[]> Read<T>(ParquetRowGroupReader rg, DataField field, int n) where T : struct
+    {
+        if (field.IsNullable)
+        {
+            var v = new T?[n];
+            await rg.ReadAsync(field, v.AsMemory()).ConfigureAwait(false);
+            return v.Select(x => x ?? default).ToArray();
+        }
+        var a = new T[n];
+        await rg.ReadAsync(field, a.AsMemory()).ConfigureAwait(false);
+        return a;
+    }
+
+    public static async Task<byte[]?[]> ReadBytes(ParquetRowGroupReader rg, DataField field)
+    {
+        var b = new byte[]?[(int)rg.RowCount];
+        await rg.ReadAsync(field, b.AsMemory()!).ConfigureAwait(false);
+        return b;
+    }
+
+    /// <summary>Class names from the Hugging Face datasets metadata (<c>huggingface</c> key → info.features.&lt;col&gt;.names).</summary>
+    public static string[]? HuggingFaceClassNames(ParquetReader reader, string labelColumn)
+    {
+        if (!reader.CustomMetadata.TryGetValue("huggingface", out var json)) return null;
+        try
+        {
+            using var doc = JsonDocument.Parse(json);
+            if (doc.RootElement.TryGetProperty("info", out var info) && info.TryGetProperty("features", out var feats) &&
+                feats.TryGetProperty(labelColumn, out var col) && col.TryGetProperty("names", out var names))
+                return names.EnumerateArray().Select(e => e.GetString() ?? "").ToArray();
+        }
+        catch (JsonException)
+        {
+        }
+        return null;
+    }
+}
+
+/// <summary>
+/// Images stored in Parquet files in the Hugging Face datasets layout: an <c>image</c> struct column
+/// {<c>bytes</c>, <c>path</c>} (or a plain binary column) and an integer or string <c>label</c> column. Only labels are
+/// read up front; image bytes are read one row group at a time and a few row groups are cached, so memory stays
+/// bounded however large the files are. The loader shuffles row groups and rows within them (see
+/// <see cref="IChunkedDataset"/>); a fully random order over a dataset larger than the cache re-reads row groups.
+/// </summary>
+public sealed class ParquetImages : Dataset<ImageSample>, IChunkedDataset
+{
+    private readonly string[] _files;
+    private readonly (int File, int RowGroup, int Start, int Count)[] _groups;
+    private readonly int[] _labels;
+    private readonly string[] _classes;
+    private readonly string _pattern;
+    private readonly string _imageColumn;
+    private readonly RowGroupCache _cache;
+
+    private ParquetImages(string pattern, string[] files, (int, int, int, int)[] groups, int[] labels, string[] classes, string imageColumn, int cacheRowGroups)
+    {
+        _pattern = pattern;
+        _files = files;
+        _groups = groups;
+        _labels = labels;
+        _classes = classes;
+        _imageColumn = imageColumn;
+        _cache = new RowGroupCache(Math.Max(1, cacheRowGroups));
+    }
+
+    /// <summary>Opens the files matching <paramref name="pattern"/> (e.g. <c>data/train-*.parquet</c>), in name order.</summary>
+    /// <param name="pattern">A file or a glob in the file name.</param>
+    /// <param name="imageColumn">Image column (struct with <c>bytes</c>, or binary).</param>
+    /// <param name="labelColumn">Label column (integers or strings).</param>
+    /// <param name="cacheRowGroups">Row groups kept in memory (about one per worker is enough with chunked shuffling).</param>
+    public static ParquetImages Open(string pattern, string imageColumn = "image", string labelColumn = "label", int cacheRowGroups = 8) =>
+        OpenAsync(pattern, imageColumn, labelColumn, cacheRowGroups).GetAwaiter().GetResult();
+
+    private static async Task<ParquetImages> OpenAsync(string pattern, string imageColumn, string labelColumn, int cacheRowGroups)
+    {
+        var files = ParquetSupport.Glob(pattern);
+        var groups = new List<(int, int, int, int)>();
+        var raw = new List<string>();
+        string[]? hfNames = null;
+        for (var fi = 0; fi < files.Length; fi++)
+        {
+            await using var reader = await ParquetReader.CreateAsync(files[fi]).ConfigureAwait(false);
+            ParquetSupport.FindField(reader.Schema, imageColumn, files[fi], "bytes");
+            var labelField = ParquetSupport.FindField(reader.Schema, labelColumn, files[fi]);
+            hfNames ??= ParquetSupport.HuggingFaceClassNames(reader, labelColumn);
+            for (var g = 0; g < reader.RowGroupCount; g++)
+            {
+                using var rg = reader.OpenRowGroupReader(g);
+                var labels = await ParquetSupport.ReadStrings(rg, labelField).ConfigureAwait(false);
+                groups.Add((fi, g, raw.Count, labels.Length));
+                raw.AddRange(labels);
+            }
+        }
+        if (raw.Count == 0) throw new InvalidDataException($"No rows in {pattern} ({files.Length} files).");
+        var (idx, names) = Labels.Index(raw, pattern, hfNames);
+        return new ParquetImages(pattern, files, groups.ToArray(), idx, names, imageColumn, cacheRowGroups);
+    }
+
+    /// <summary>Parquet files read.</summary>
+    public IReadOnlyList<string> Files => _files;
+
+    /// <summary>Number of row groups over all files.</summary>
+    public int RowGroups => _groups.Length;
+
+    /// <inheritdoc />
+    public override int Count => _labels.Length;
+
+    /// <inheritdoc />
+    public override IReadOnlyList<string> ClassNames => _classes;
+
+    /// <inheritdoc />
+    public override string Source => _pattern;
+
+    /// <inheritdoc />
+    public override int LabelOf(int index) => _labels[index];
+
+    /// <inheritdoc />
+    public int ChunkOf(int index)
+    {
+        int lo = 0, hi = _groups.Length - 1;
+        while (lo < hi)
+        {
+            var mid = (lo + hi + 1) / 2;
+            if (_groups[mid].Start <= index) lo = mid; else hi = mid - 1;
+        }
+        return lo;
+    }
+
+    /// <inheritdoc />
+    public override string Describe(int index)
+    {
+        var g = _groups[ChunkOf(index)];
+        return $"{_files[g.File]} row group {g.RowGroup} row {index - g.Start}";
+    }
+
+    /// <inheritdoc />
+    protected override ImageSample GetCore(int index, Random rng)
+    {
+        var gi = ChunkOf(index);
+        var g = _groups[gi];
+        var rows = _cache.Get(gi, () => ReadGroup(g.File, g.RowGroup));
+        var bytes = rows[index - g.Start];
+        if (bytes is null || bytes.Length == 0) throw new InvalidDataException($"Empty image in {Describe(index)}.");
+        return new ImageSample(ImageSource.FromBytes(bytes, Describe(index)), _labels[index]);
+    }
+
+    private byte[]?[] ReadGroup(int file, int rowGroup) => Task.Run(async () =>
+    {
+        await using var reader = await ParquetReader.CreateAsync(_files[file]).ConfigureAwait(false);
+        var field = ParquetSupport.FindField(reader.Schema, _imageColumn, _files[file], "bytes");
+        using var rg = reader.OpenRowGroupReader(rowGroup);
+        return await ParquetSupport.ReadBytes(rg, field).ConfigureAwait(false);
+    }).GetAwaiter().GetResult();
+
+    /// <summary>Row groups read from disk so far (for tests and diagnostics).</summary>
+    internal int RowGroupReads => _cache.Misses;
+}
+
+/// <summary>A small LRU cache of row groups; concurrent readers of the same group share one read.</summary>
+internal sealed class RowGroupCache(int capacity)
+{
+    private readonly LinkedList<(int Key, Lazy<byte[]?[]> Value)> _lru = new();
+    private readonly object _lock = new();
+    private int _misses;
+
+    public int Misses => Volatile.Read(ref _misses);
+
+    public byte[]?[] Get(int key, Func<byte[]?[]> load)
+    {
+        Lazy<byte[]?[]> lazy;
+        lock (_lock)
+        {
+            var node = _lru.First;
+            while (node is not null && node.Value.Key != key) node = node.Next;
+            if (node is not null)
+            {
+                _lru.Remove(node);
+                _lru.AddFirst(node);
+                lazy = node.Value.Value;
+            }
+            else
+            {
+                lazy = new Lazy<byte[]?[]>(load, LazyThreadSafetyMode.ExecutionAndPublication);
+                _lru.AddFirst((key, lazy));
+                _misses++;
+                while (_lru.Count > capacity) _lru.RemoveLast();
+            }
+        }
+        return lazy.Value;
+    }
+}

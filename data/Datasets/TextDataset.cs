@@ -1,0 +1,159 @@
+using System.Text.Json;
+using nietras.SeparatedValues;
+using Parquet;
+
+namespace ModelZoo.Data;
+
+/// <summary>Labelled texts: from CSV/TSV, JSON Lines or Parquet columns, or a loader such as <see cref="SpamAssassin"/>.</summary>
+public sealed class TextDataset : Dataset<TextSample>
+{
+    private readonly Func<int, string> _text;
+    private readonly Func<int, string> _describe;
+    private readonly int[] _labels;
+    private readonly string[] _classes;
+    private readonly string _source;
+
+    internal TextDataset(int[] labels, string[] classes, string source, Func<int, string> text, Func<int, string>? describe = null)
+    {
+        _labels = labels;
+        _classes = classes;
+        _source = source;
+        _text = text;
+        _describe = describe ?? (i => $"{source} row {i + 1}");
+    }
+
+    /// <summary>A dataset over texts held in memory.</summary>
+    public static TextDataset FromTexts(IReadOnlyList<string> texts, IReadOnlyList<int> labels, IReadOnlyList<string> classNames, string source = "memory")
+    {
+        if (texts.Count != labels.Count) throw new ArgumentException("texts and labels differ in length.");
+        var t = texts.ToArray();
+        return new TextDataset(labels.ToArray(), classNames.ToArray(), source, i => t[i]);
+    }
+
+    private static TextDataset FromPairs(List<string> texts, List<string> raw, string source)
+    {
+        if (texts.Count == 0) throw new InvalidDataException($"No rows in {source}.");
+        var (labels, names) = Labels.Index(raw, source);
+        var t = texts.ToArray();
+        return new TextDataset(labels, names, source, i => t[i]);
+    }
+
+    /// <summary>Reads a CSV/TSV (separator detected from the header) with a text column and a label column.</summary>
+    public static TextDataset FromCsv(string path, string text = "text", string label = "label")
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"Text file not found: {Path.GetFullPath(path)}", path);
+        var texts = new List<string>();
+        var raw = new List<string>();
+        using (var reader = Sep.Reader(o => o with { Unescape = true }).FromFile(path))
+        {
+            var cols = reader.Header.ColNames;
+            foreach (var c in new[] { text, label })
+                if (!cols.Contains(c))
+                    throw new InvalidDataException($"{path} has no column '{c}' (columns: {string.Join(", ", cols)}). Pass text:/label: column names.");
+            foreach (var row in reader)
+            {
+                texts.Add(row[text].ToString());
+                raw.Add(row[label].ToString().Trim());
+            }
+        }
+        return FromPairs(texts, raw, Path.GetFullPath(path));
+    }
+
+    /// <summary>Reads JSON Lines: one object per line with a string <paramref name="text"/> field and a string or integer
+    /// <paramref name="label"/> field. Blank lines are ignored.</summary>
+    public static TextDataset FromJsonl(string path, string text = "text", string label = "label")
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"Text file not found: {Path.GetFullPath(path)}", path);
+        var texts = new List<string>();
+        var raw = new List<string>();
+        var lineNo = 0;
+        foreach (var line in File.ReadLines(path))
+        {
+            lineNo++;
+            if (string.IsNullOrWhiteSpace(line)) continue;
+            JsonDocument doc;
+            try { doc = JsonDocument.Parse(line); }
+            catch (JsonException e) { throw new InvalidDataException($"{path} line {lineNo}: not valid JSON ({e.Message})."); }
+            using (doc)
+            {
+                if (!doc.RootElement.TryGetProperty(text, out var t) || !doc.RootElement.TryGetProperty(label, out var l))
+                    throw new InvalidDataException($"{path} line {lineNo}: needs fields '{text}' and '{label}'.");
+                texts.Add(t.ValueKind == JsonValueKind.String ? t.GetString()! : t.GetRawText());
+                raw.Add(l.ValueKind == JsonValueKind.String ? l.GetString()! : l.GetRawText());
+            }
+        }
+        return FromPairs(texts, raw, Path.GetFullPath(path));
+    }
+
+    /// <summary>Reads a text column and a label column from Parquet files (a file or a glob such as <c>train-*.parquet</c>).
+    /// Texts are held in memory.</summary>
+    public static TextDataset FromParquet(string pattern, string text = "text", string label = "label") =>
+        FromParquetAsync(pattern, text, label).GetAwaiter().GetResult();
+
+    private static async Task<TextDataset> FromParquetAsync(string pattern, string text, string label)
+    {
+        var texts = new List<string>();
+        var raw = new List<string>();
+        string[]? hf = null;
+        foreach (var file in ParquetSupport.Glob(pattern))
+        {
+            await using var reader = await ParquetReader.CreateAsync(file).ConfigureAwait(false);
+            var tf = ParquetSupport.FindField(reader.Schema, text, file);
+            var lf = ParquetSupport.FindField(reader.Schema, label, file);
+            hf ??= ParquetSupport.HuggingFaceClassNames(reader, label);
+            for (var g = 0; g < reader.RowGroupCount; g++)
+            {
+                using var rg = reader.OpenRowGroupReader(g);
+                texts.AddRange(await ParquetSupport.ReadStrings(rg, tf).ConfigureAwait(false));
+                raw.AddRange(await ParquetSupport.ReadStrings(rg, lf).ConfigureAwait(false));
+            }
+        }
+        if (texts.Count == 0) throw new InvalidDataException($"No rows in {pattern}.");
+        var (labels, names) = Labels.Index(raw, pattern, hf);
+        var t = texts.ToArray();
+        return new TextDataset(labels, names, pattern, i => t[i]);
+    }
+
+    /// <inheritdoc />
+    public override int Count => _labels.Length;
+
+    /// <inheritdoc />
+    public override IReadOnlyList<string> ClassNames => _classes;
+
+    /// <inheritdoc />
+    public override string Source => _source;
+
+    /// <inheritdoc />
+    public override int LabelOf(int index) => _labels[index];
+
+    /// <inheritdoc />
+    public override string Describe(int index) => _describe(index);
+
+    /// <inheritdoc />
+    protected override TextSample GetCore(int index, Random rng) => new(_text(index), _labels[index]);
+}
+
+/// <summary>Tokenization and batching helpers for text datasets (the tokenizer is any <c>string → int[]</c> function).</summary>
+public static class TextBatching
+{
+    /// <summary>Tokenizes each text lazily with <paramref name="tokenize"/>, truncating to <paramref name="maxLength"/> tokens.</summary>
+    public static IDataset<TokenizedSample> Tokenize(this IDataset<TextSample> dataset, Func<string, int[]> tokenize, int maxLength = 512) =>
+        dataset.Map(s =>
+        {
+            var ids = tokenize(s.Text);
+            return new TokenizedSample(ids.Length > maxLength ? ids[..maxLength] : ids, s.Label);
+        });
+
+    /// <summary>A loader that pads each batch to its longest sequence with <paramref name="padId"/> and, when shuffling,
+    /// groups texts of similar length (length bucketing by character count) to keep padding small.</summary>
+    public static DataLoader Loader(IDataset<TextSample> texts, Func<string, int[]> tokenize, int padId, int batchSize = 32, bool shuffle = true,
+        int seed = 0, int maxLength = 512, bool bucketByLength = true, int workers = 0)
+    {
+        var options = new DataLoaderOptions
+        {
+            BatchSize = batchSize, Shuffle = shuffle, Seed = seed, Workers = workers,
+            LengthOf = bucketByLength ? i => texts.Get(i, new Random(0)).Text.Length : null,
+        };
+        return new DataLoader(texts.Tokenize(tokenize, maxLength), padId, options);
+    }
+}

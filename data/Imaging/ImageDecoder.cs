@@ -1,0 +1,174 @@
+using System.Runtime.InteropServices;
+using SkiaSharp;
+
+namespace ModelZoo.Data;
+
+/// <summary>
+/// Decodes JPEG, PNG, WebP, BMP, GIF (first frame) and the other formats Skia reads into 8-bit RGB. Grayscale, palette,
+/// CMYK and 16-bit images are converted to RGB; alpha is dropped without compositing (as PIL's <c>convert("RGB")</c>);
+/// embedded colour profiles are ignored (as PIL does); the EXIF orientation is applied unless turned off.
+/// When the caller says how many pixels it needs, JPEGs are decoded at a reduced scale (libjpeg's DCT scaling through
+/// <see cref="SKCodec.GetScaledDimensions(float)"/>) that still has at least that many, which is much faster for large
+/// photos; the antialiased resize then does the rest.
+/// </summary>
+public static class ImageDecoder
+{
+    /// <summary>Reads only the header: width and height as displayed (after EXIF orientation).</summary>
+    public static (int Width, int Height) ReadSize(ImageSource source, bool applyOrientation = true)
+    {
+        using var data = source.OpenData();
+        using var codec = CreateCodec(data, source);
+        var (w, h) = (codec.Info.Width, codec.Info.Height);
+        return applyOrientation && SwapsAxes(codec.EncodedOrigin) ? (h, w) : (w, h);
+    }
+
+    /// <summary>Decodes the whole image at full resolution.</summary>
+    public static RgbImage Decode(ImageSource source, bool applyOrientation = true) => Decode(source, null, applyOrientation);
+
+    /// <summary>Decodes a file at full resolution.</summary>
+    public static RgbImage Decode(string path) => Decode(ImageSource.FromFile(path));
+
+    /// <summary>
+    /// Decodes <paramref name="source"/>; <paramref name="minScale"/>, given the displayed full size, returns the smallest
+    /// scale (≤ 1) the caller can accept; the decoder picks the smallest scale it supports that is not below it.
+    /// </summary>
+    public static RgbImage Decode(ImageSource source, Func<int, int, double>? minScale, bool applyOrientation = true)
+    {
+        using var data = source.OpenData();
+        using var codec = CreateCodec(data, source);
+        var origin = applyOrientation ? codec.EncodedOrigin : SKEncodedOrigin.TopLeft;
+        var full = codec.Info;
+        var (dispW, dispH) = SwapsAxes(origin) ? (full.Height, full.Width) : (full.Width, full.Height);
+        var size = new SKSizeI(full.Width, full.Height);
+        var need = minScale?.Invoke(dispW, dispH) ?? 1.0;
+        if (codec.EncodedFormat == SKEncodedImageFormat.Jpeg)
+        {
+            if (need < 1)
+            {
+                for (var k = 1; k < 8; k++)
+                {
+                    var s = k / 8f;
+                    if (s < need) continue;
+                    var d = codec.GetScaledDimensions(s);
+                    if (d.Width < full.Width && d.Width >= full.Width * need - 1e-9 && d.Height >= full.Height * need - 1e-9)
+                    {
+                        size = d;
+                        break;
+                    }
+                }
+            }
+        }
+        var alpha = full.AlphaType == SKAlphaType.Opaque ? SKAlphaType.Opaque : SKAlphaType.Unpremul;
+        var info = new SKImageInfo(size.Width, size.Height, SKColorType.Rgba8888, alpha);
+        var rgba = new byte[info.BytesSize];
+        var handle = GCHandle.Alloc(rgba, GCHandleType.Pinned);
+        SKCodecResult result;
+        try
+        {
+            result = codec.GetPixels(info, handle.AddrOfPinnedObject());
+        }
+        finally
+        {
+            handle.Free();
+        }
+        if (result != SKCodecResult.Success)
+            throw new InvalidDataException($"Cannot decode image {source}: {result} (the file is truncated or corrupt; re-export or remove it).");
+        var rgb = new byte[size.Width * size.Height * 3];
+        for (int i = 0, j = 0; j < rgb.Length; i += 4, j += 3)
+        {
+            rgb[j] = rgba[i];
+            rgb[j + 1] = rgba[i + 1];
+            rgb[j + 2] = rgba[i + 2];
+        }
+        var img = new RgbImage(size.Width, size.Height, rgb, full.Width, full.Height);
+        return Orient(img, origin);
+    }
+
+    private static SKCodec CreateCodec(SKData? data, ImageSource source)
+    {
+        if (data is null)
+            throw new InvalidDataException($"Cannot read image {source}: the file is empty or unreadable.");
+        var codec = SKCodec.Create(data);
+        if (codec is null)
+            throw new InvalidDataException($"Cannot decode image {source}: unrecognized or corrupt data (not an image in a supported format: JPEG, PNG, WebP, BMP, GIF, ICO, WBMP).");
+        return codec;
+    }
+
+    private static bool SwapsAxes(SKEncodedOrigin o) =>
+        o is SKEncodedOrigin.LeftTop or SKEncodedOrigin.RightTop or SKEncodedOrigin.RightBottom or SKEncodedOrigin.LeftBottom;
+
+    /// <summary>Applies an EXIF orientation so the image is stored as it should be displayed.</summary>
+    internal static RgbImage Orient(RgbImage img, SKEncodedOrigin origin)
+    {
+        if (origin == SKEncodedOrigin.TopLeft) return img;
+        int sw = img.Width, sh = img.Height;
+        var swap = SwapsAxes(origin);
+        int ow = swap ? sh : sw, oh = swap ? sw : sh;
+        var src = img.Pixels;
+        var dst = new byte[src.Length];
+        for (var oy = 0; oy < oh; oy++)
+        {
+            for (var ox = 0; ox < ow; ox++)
+            {
+                var (sx, sy) = origin switch
+                {
+                    SKEncodedOrigin.TopRight => (sw - 1 - ox, oy),
+                    SKEncodedOrigin.BottomRight => (sw - 1 - ox, sh - 1 - oy),
+                    SKEncodedOrigin.BottomLeft => (ox, sh - 1 - oy),
+                    SKEncodedOrigin.LeftTop => (oy, ox),
+                    SKEncodedOrigin.RightTop => (oy, sh - 1 - ox),
+                    SKEncodedOrigin.RightBottom => (sw - 1 - oy, sh - 1 - ox),
+                    SKEncodedOrigin.LeftBottom => (sw - 1 - oy, ox),
+                    _ => (ox, oy),
+                };
+                var s = (sy * sw + sx) * 3;
+                var d = (oy * ow + ox) * 3;
+                dst[d] = src[s];
+                dst[d + 1] = src[s + 1];
+                dst[d + 2] = src[s + 2];
+            }
+        }
+        int fw = swap ? img.SourceHeight : img.SourceWidth, fh = swap ? img.SourceWidth : img.SourceHeight;
+        return new RgbImage(ow, oh, dst, fw, fh);
+    }
+}
+
+/// <summary>Where an image's encoded bytes are: a file, or bytes already in memory (Parquet rows, archives).</summary>
+public sealed class ImageSource
+{
+    private readonly string? _path;
+    private readonly ReadOnlyMemory<byte> _bytes;
+    private readonly string _name;
+
+    private ImageSource(string? path, ReadOnlyMemory<byte> bytes, string name)
+    {
+        _path = path;
+        _bytes = bytes;
+        _name = name;
+    }
+
+    /// <summary>An image file.</summary>
+    public static ImageSource FromFile(string path) => new(path, default, path);
+
+    /// <summary>Encoded image bytes; <paramref name="name"/> is used in messages.</summary>
+    public static ImageSource FromBytes(ReadOnlyMemory<byte> bytes, string name) => new(null, bytes, name);
+
+    /// <summary>The file path, or null for in-memory bytes.</summary>
+    public string? Path => _path;
+
+    /// <summary>Reads all encoded bytes.</summary>
+    public byte[] ReadAllBytes() => _path is not null ? File.ReadAllBytes(_path) : _bytes.ToArray();
+
+    internal SKData? OpenData()
+    {
+        if (_path is not null)
+        {
+            if (!File.Exists(_path)) throw new FileNotFoundException($"Image file not found: {_path}", _path);
+            return SKData.Create(_path);
+        }
+        return _bytes.IsEmpty ? null : SKData.CreateCopy(_bytes.Span);
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => _name;
+}
