@@ -200,7 +200,7 @@ public sealed class FeatureCache : IDisposable
             {
                 if (!posB.TryGetValue(a.Indices[i], out int j)) continue;
                 any = true;
-                if (!a.Input[i].cpu().equal(b.Input[j].cpu()).item<bool>()) return false;
+                if (!a.Input[i].cpu().eq(b.Input[j].cpu()).all().item<bool>()) return false;
             }
             return any;
         }

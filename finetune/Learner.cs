@@ -451,6 +451,9 @@ public sealed class Learner : IDisposable
             try
             {
                 Event(c => c.BeforeBatch(this));
+                // Float buffers (BatchNorm running statistics) are restored if this batch turns out non-finite.
+                var buffers = _head is null ? Model.named_buffers().Where(b => b.buffer.dtype.IsFloatingPoint()).Select(b => b.buffer).ToList() : [];
+                var savedBuffers = buffers.Select(b => b.clone()).ToList();
                 var logits = TrainForward(batch.Input);
                 Logits = logits;
                 LossTensor = LossFunction.Mean(logits, batch.Target);
@@ -459,6 +462,8 @@ public sealed class Learner : IDisposable
                 LastLoss = lv;
                 if (!double.IsFinite(lv))
                 {
+                    using (no_grad())
+                        for (int k = 0; k < buffers.Count; k++) buffers[k].copy_(savedBuffers[k]);
                     SkipNonFinite($"the loss ({lv})", i);
                 }
                 else
@@ -490,7 +495,9 @@ public sealed class Learner : IDisposable
     private void Step(int batchIndex)
     {
         var withGrad = _opt!.Parameters.Where(p => p.grad is not null).ToList();
-        double norm = withGrad.Count == 0 ? 0 : torch.nn.utils.clip_grad_norm_(withGrad, _options.ClipGradNorm ?? double.MaxValue);
+        double norm = withGrad.Count == 0 ? 0
+            : _options.ClipGradNorm is double max ? torch.nn.utils.clip_grad_norm_(withGrad, max)
+            : torch.linalg.vector_norm(stack(withGrad.Select(p => torch.linalg.vector_norm(p.grad!)).ToArray())).to(ScalarType.Float64).item<double>();
         LastGradNorm = norm;
         if (!double.IsFinite(norm))
         {
@@ -664,9 +671,9 @@ public sealed class Learner : IDisposable
     /// position (fit, epoch, batch, step), metrics history, callback states and <see cref="LearnerOptions.Config"/>.
     /// Inside a fit this is allowed at step boundaries (<see cref="Callback.AfterStep"/>, epoch hooks).
     /// </summary>
-    public void Save(string path) => Save(path, null);
+    public void Save(string path) => SaveTo(path, null);
 
-    internal void Save(string path, Func<string, Stream>? open)
+    internal void SaveTo(string path, Func<string, Stream>? open)
     {
         if (_accum > 0)
             throw new InvalidOperationException($"Cannot checkpoint with {_accum} accumulated micro-batch(es) pending: save from AfterStep or an epoch hook, where no gradients are pending.");
