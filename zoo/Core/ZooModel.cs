@@ -171,16 +171,11 @@ public abstract partial class ZooModel : ZooModule
     {
         var (parent, name) = ParentOf(path);
         var old = parent.GetChild(name);
-        var order = parent.ChildNames.ToList();
-        int index = order.IndexOf(name);
         bool inserted = parent.IsInserted(name);
         if (!parent.IsSequence && !inserted)
             throw new InvalidOperationException($"Cannot remove '{path}': it is wired into the forward pass of its parent. Use Replace(\"{path}\", nn.Identity()) instead.");
-        Edit($"Removing '{path}'", path, old, null, () => parent.RemoveChild(name), () =>
-        {
-            if (index == 0) parent.InsertChild(parent.ChildNames[0], name, old, after: false);
-            else parent.InsertChild(order[index - 1], name, old, after: true);
-        }, check: true);
+        var snapshot = parent.Snapshot();
+        Edit($"Removing '{path}'", path, old, null, () => parent.RemoveChild(name), () => parent.Restore(snapshot), check: true);
         return this;
     }
 

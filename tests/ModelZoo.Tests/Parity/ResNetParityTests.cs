@@ -9,8 +9,8 @@ namespace ModelZoo.Tests.Parity;
 
 /// <summary>
 /// Every ResNet variant against torchvision 0.14 (fixtures from scripts/fixtures/make_resnet_parity.py): strict key
-/// names and shapes, eval logits at 2×3×72×104 within 1e-4 max-abs, train-mode loss (BatchNorm batch statistics), and
-/// eval logits after one SGD step (gradients and running-statistics updates). Computed in float64 on both sides.
+/// names and shapes, eval logits at 2×3×72×104 within 1e-4 max-abs, train-mode loss (BatchNorm batch statistics), the
+/// sum and norm of every parameter's gradient, and eval logits after one SGD step (running-statistics updates). Computed in float64 on both sides.
 /// resnet18/34/50 and resnext50 run by default; the larger ones under Category=Heavy.
 /// </summary>
 public class ResNetParityTests(ITestOutputHelper output)
@@ -85,6 +85,19 @@ public class ResNetParityTests(ITestOutputHelper output)
         opt.zero_grad();
         var loss = nn.functional.cross_entropy(model.call(x), targets);
         loss.backward();
+        var grads = model.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad!);
+        double worst = 0;
+        string worstName = "";
+        foreach (var g in root.GetProperty("grad_stats").EnumerateArray())
+        {
+            string key = g[0].GetString()!;
+            Assert.True(grads.ContainsKey(key), $"{name}: no gradient for {key}");
+            double sum = grads[key].sum().item<double>(), norm = grads[key].norm().item<double>();
+            double rel = Math.Max(Math.Abs(sum - g[1].GetDouble()), Math.Abs(norm - g[2].GetDouble())) / (1 + Math.Abs(g[2].GetDouble()));
+            if (rel > worst) (worst, worstName) = (rel, key);
+        }
+        output.WriteLine($"{name}: gradient sum/norm worst relative diff {worst:g3} ({worstName})");
+        Assert.True(worst <= 1e-8, $"{name}: gradient of {worstName} differs by {worst:g3} (relative to its norm)");
         opt.step();
         double lossDiff = Math.Abs(loss.item<double>() - root.GetProperty("train_loss").GetDouble());
         output.WriteLine($"{name}: train loss diff {lossDiff:g3}");
