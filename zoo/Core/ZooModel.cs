@@ -187,6 +187,12 @@ public abstract partial class ZooModel : ZooModule
 
     private void Edit(string what, string path, nn.Module? oldModule, nn.Module? newModule, Action apply, Action revert, bool check)
     {
+        if (_transaction is { } pending)
+        {
+            apply();
+            pending.Add(revert);
+            return;
+        }
         string? oldShapes = check && oldModule is not null ? ProbeShapes(oldModule) : null;
         apply();
         if (!check) return;
