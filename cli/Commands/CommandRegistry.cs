@@ -14,7 +14,7 @@ internal static class CommandRegistry
         PendingCommands.Eval(),
         PendingCommands.Predict(),
         PendingCommands.Export(),
-        PendingCommands.Quickstart(),
+        QuickstartCommand.Create(),
         DoctorCommand.Create(),
         SmokeCommand.Create(),
     ];

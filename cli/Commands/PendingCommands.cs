@@ -10,7 +10,6 @@ internal static class PendingCommands
     public static Command Eval() => Pending("eval", "Evaluate a checkpoint on a dataset.");
     public static Command Predict() => Pending("predict", "Predict classes for images or texts with a checkpoint.");
     public static Command Export() => Pending("export", "Export a checkpoint's weights to safetensors or .pth.");
-    public static Command Quickstart() => Pending("quickstart", "From a dataset to a trained classifier in one command.");
 
     private static Command Pending(string name, string description)
     {

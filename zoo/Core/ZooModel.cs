@@ -81,10 +81,43 @@ public abstract partial class ZooModel : ZooModule
         ArgumentOutOfRangeException.ThrowIfNegative(numClasses);
         var device = parameters().FirstOrDefault()?.device ?? CPU;
         var head = CreateHead(numClasses);
+        // After surgery that changes the backbone's width (e.g. a removed last stage), size a linear head to what the
+        // backbone now produces rather than to the architecture's default NumFeatures.
+        if (head is TorchSharp.Modules.Linear linear && PreLogitsWidth() is int width && width != linear.in_features)
+        {
+            head.Dispose();
+            head = nn.Linear(width, numClasses);
+        }
         head.to(device);
         ReplaceChecked(HeadPath, head, check: false);
         NumClasses = numClasses;
         return this;
+    }
+
+    /// <summary>
+    /// Width of the pooled features the head receives now, measured with a dry run (it differs from
+    /// <see cref="NumFeatures"/> after surgery that changes the backbone); null when the dry run fails.
+    /// </summary>
+    public int? PreLogitsWidth()
+    {
+        bool wasTraining = training;
+        var device = parameters().FirstOrDefault()?.device ?? CPU;
+        try
+        {
+            eval();
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            var pooled = ForwardHead(ForwardFeatures(DryRunInput(device)), preLogits: true);
+            return pooled.dim() == 2 ? (int)pooled.shape[1] : null;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return null;
+        }
+        finally
+        {
+            if (wasTraining) train();
+        }
     }
 
     /// <summary>Parameter groups from the input end to the head. The default groups by top-level child; families override it to group stages.</summary>
