@@ -1,4 +1,5 @@
 using ModelZoo.Weights;
+using ModelZoo.Weights.Store;
 
 namespace ModelZoo;
 
@@ -22,43 +23,54 @@ public static partial class Zoo
     }
 
     /// <summary>
-    /// Builds <paramref name="name"/> and loads <paramref name="weights"/> into it.
+    /// Builds <paramref name="name"/> and loads pretrained weights into it.
     /// </summary>
-    /// <param name="name">Catalog name, e.g. <c>resnet50</c>.</param>
+    /// <param name="name">Catalog name, optionally with a weight tag: <c>resnet50</c>, <c>resnet50:imagenet1k_v2</c>.</param>
     /// <param name="weights">
-    /// A weight file (<c>.pth</c>, <c>.pt</c>, <c>.bin</c>, <c>.safetensors</c>, <c>.dat</c>), <c>"none"</c> for random
-    /// initialisation, or a catalog weight tag such as <c>imagenet1k_v1</c> / <c>"default"</c>.
+    /// Null or <c>"default"</c> for the default tag; a catalog weight tag such as <c>imagenet1k_v2</c>; an http(s)
+    /// URL; a local file (<c>.pth</c>, <c>.pt</c>, <c>.bin</c>, <c>.safetensors</c>, <c>.dat</c> state dicts, or
+    /// <c>.onnx</c>, imported through the family's ONNX mapping); or <c>"none"</c> for random initialisation.
+    /// Tag files come from the cache, else an offline package, else a download (see <see cref="WeightStore"/>).
     /// </param>
-    /// <param name="options">Head size, input channels, dropout rates.</param>
-    /// <param name="strict">Require every key to match (after the head is skipped, if it is).</param>
+    /// <param name="options">
+    /// Head size, input channels, dropout rates. Null keeps the head the weights carry (none for backbone-only
+    /// weights such as <c>resnet18-cntk</c>); another <see cref="ModelOptions.NumClasses"/> gets a fresh head.
+    /// </param>
+    /// <param name="strict">Require every key of a state dict to match (after the head is skipped, if it is).</param>
     /// <param name="skipHead">
     /// Leave the classifier out of loading. Null (default) skips it exactly when the checkpoint's classifier does not
     /// fit the model's (e.g. <c>options.NumClasses = 10</c> with ImageNet weights), with a note in the report.
     /// </param>
-    /// <exception cref="WeightLoadException">The checkpoint does not fit (strict); the message lists the keys.</exception>
-    public static ZooModel Load(string name, string weights = "default", ModelOptions? options = null, bool strict = true, bool? skipHead = null)
+    /// <param name="offline">Forbid downloads (default: <c>ZOO_OFFLINE</c>).</param>
+    /// <param name="progress">Download progress callback.</param>
+    /// <exception cref="KeyNotFoundException">Unknown model or tag.</exception>
+    /// <exception cref="WeightNotAvailableException">The file is missing and cannot be downloaded; the message says how to get it.</exception>
+    /// <exception cref="WeightIntegrityException">A file has the wrong SHA-256.</exception>
+    /// <exception cref="WeightLoadException">A state dict does not fit (strict); the message lists the keys.</exception>
+    /// <exception cref="Onnx.OnnxImportException">An ONNX graph does not match the architecture.</exception>
+    public static ZooModel Load(string name, string? weights = null, ModelOptions? options = null, bool strict = true, bool? skipHead = null,
+        bool? offline = null, IProgress<DownloadProgress>? progress = null) =>
+        Load(name, weights, options, new WeightStore(offline: offline), strict, skipHead, progress);
+
+    /// <summary>
+    /// <see cref="Load(string, string?, ModelOptions?, bool, bool?, bool?, IProgress{DownloadProgress}?)"/> with a
+    /// given <see cref="WeightStore"/> (cache folder, offline mode, HTTP client).
+    /// </summary>
+    public static ZooModel Load(string name, string? weights, ModelOptions? options, WeightStore store, bool strict = true, bool? skipHead = null,
+        IProgress<DownloadProgress>? progress = null)
     {
-        ArgumentNullException.ThrowIfNull(weights);
-        var entry = Catalog.Get(name);
-        if (string.Equals(weights, "none", StringComparison.OrdinalIgnoreCase)) return Create(name, options);
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        ArgumentNullException.ThrowIfNull(store);
+        var (entryName, tagPart) = SplitName(name);
+        if (tagPart is not null && weights is not null)
+            throw new ArgumentException($"'{name}' names a weight tag and weights '{weights}' was given too; give one of them.", nameof(weights));
+        weights ??= tagPart;
+        if (string.Equals(weights, "none", StringComparison.OrdinalIgnoreCase)) return Create(entryName, options);
+        var entry = Catalog.Get(entryName);
+        var (path, tag) = ResolveWeights(entry, string.Equals(weights, "default", StringComparison.OrdinalIgnoreCase) ? null : weights, store, progress);
+        if (tag.Format == WeightFormat.Onnx) return LoadOnnx(entry, path, tag, options);
 
-        WeightTag? tag = null;
-        string path;
-        if (File.Exists(weights)) path = weights;
-        else if (WeightResolver is { } resolve)
-        {
-            var resolved = resolve(entry, weights);
-            (path, tag) = (resolved.Path, resolved.Tag);
-        }
-        else if (LooksLikePath(weights))
-            throw new FileNotFoundException($"Weight file '{weights}' does not exist. Pass an existing .pth/.safetensors/.dat file, a weight tag, or \"none\".", weights);
-        else
-            throw new NotSupportedException(
-                $"'{weights}' is not a file, and fetching catalog weight tags is not available in this build. " +
-                $"Tags of {entry.Name}: {(entry.Weights.Count == 0 ? "(none)" : string.Join(", ", entry.Weights.Select(w => w.Tag)))}. " +
-                "Download the file yourself and pass its path (or \"none\" for random weights).");
-
-        var model = Create(name, options);
+        var model = Create(entryName, options ?? new ModelOptions(NumClasses: tag.NumClasses));
         try
         {
             using var dict = StateDictFile.Read(path);
@@ -85,19 +97,4 @@ public static partial class Zoo
         if (theirs.Count == 0 && own.Count == 0) return false;
         return own.Count != theirs.Count || own.Any(kv => !theirs.TryGetValue(kv.Key, out var s) || !s.SequenceEqual(kv.Value));
     }
-
-    private static bool LooksLikePath(string s) =>
-        s.Contains('/') || s.Contains('\\') || StateDictFile.WritableExtensions.Any(e => s.EndsWith(e, StringComparison.OrdinalIgnoreCase)) || s.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase);
-
-    /// <summary>A weight file found for a catalog entry and a weights argument that is not a local file.</summary>
-    /// <param name="Path">Local path of the file (downloaded or cached).</param>
-    /// <param name="Tag">The catalog tag it belongs to, if any (sets <see cref="ZooModel.LoadedWeights"/>).</param>
-    internal sealed record ResolvedWeights(string Path, WeightTag? Tag);
-
-    /// <summary>
-    /// Extension point: turns a weights argument that is not an existing file (a tag, "default", a URL, hf://…) into a
-    /// local file. Null until the part of the library that fetches and caches catalog weights installs itself; it
-    /// throws with a clear message when it cannot resolve the argument.
-    /// </summary>
-    internal static Func<ModelEntry, string, ResolvedWeights>? WeightResolver { get; set; }
 }

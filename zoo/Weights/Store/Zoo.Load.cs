@@ -3,54 +3,12 @@ using ModelZoo.Weights.Store;
 
 namespace ModelZoo;
 
-// Zoo.Load: resolve what the caller asked for (default tag, tag, "name:tag", URL, local file), get the file through
-// the WeightStore (cache → offline package → download), build the model with the head the weights carry, apply the
-// weights (ONNX through the family's mapping; state dicts through the state-dict loader), then resize the head.
+// The resolution half of Zoo.Load (Zoo.cs): what the caller asked for (default tag, tag, "name:tag", URL, local file)
+// becomes a local file through the WeightStore (cache → offline package → download) and a WeightTag; ONNX files are
+// imported through the family's mapping (IOnnxImportable). State dicts are loaded in Zoo.cs.
 
 public static partial class Zoo
 {
-    /// <summary>
-    /// Builds <paramref name="name"/> and loads pretrained weights.
-    /// </summary>
-    /// <param name="name">Catalog name, optionally with a tag: <c>resnet50</c>, <c>resnet50:imagenet1k_v2</c>.</param>
-    /// <param name="weights">
-    /// What to load: null for the default tag, a tag name (<c>imagenet1k_v2</c>), an http(s) URL, or a local file
-    /// (<c>.onnx</c> is imported through the family's ONNX mapping; <c>.pth</c>/<c>.safetensors</c> are state dicts).
-    /// </param>
-    /// <param name="options">
-    /// Head size and input channels wanted. Null keeps the head the weights have (none for backbone-only weights);
-    /// another <see cref="ModelOptions.NumClasses"/> replaces the loaded head by a fresh one of that size.
-    /// </param>
-    /// <param name="offline">Forbid downloads (default: <c>ZOO_OFFLINE</c>).</param>
-    /// <param name="progress">Download progress callback.</param>
-    /// <exception cref="KeyNotFoundException">Unknown model or tag.</exception>
-    /// <exception cref="WeightNotAvailableException">The file is missing and cannot be downloaded; the message says how to get it.</exception>
-    /// <exception cref="WeightIntegrityException">A file has the wrong SHA-256.</exception>
-    /// <exception cref="OnnxImportException">An ONNX graph does not match the architecture.</exception>
-    public static ZooModel Load(string name, string? weights = null, ModelOptions? options = null, bool? offline = null, IProgress<DownloadProgress>? progress = null) =>
-        Load(name, weights, options, new WeightStore(offline: offline), progress);
-
-    /// <summary><see cref="Load(string, string?, ModelOptions?, bool?, IProgress{DownloadProgress}?)"/> with a given store (cache folder, offline mode, HTTP client).</summary>
-    public static ZooModel Load(string name, string? weights, ModelOptions? options, WeightStore store, IProgress<DownloadProgress>? progress = null)
-    {
-        ArgumentException.ThrowIfNullOrWhiteSpace(name);
-        ArgumentNullException.ThrowIfNull(store);
-        var (entryName, tagPart) = SplitName(name);
-        if (tagPart is not null && weights is not null)
-            throw new ArgumentException($"'{name}' names a tag and weights '{weights}' was given too; give one of them.", nameof(weights));
-        var entry = Catalog.Get(entryName);
-        var (file, tag) = ResolveWeights(entry, weights ?? tagPart, store, progress);
-
-        int headForLoading = tag.Format == WeightFormat.Onnx && tag.Tag == LocalTag ? OnnxHeadSize(file) : tag.NumClasses;
-        var wanted = options ?? new ModelOptions(NumClasses: headForLoading);
-        var model = entry.Factory(wanted with { NumClasses = headForLoading });
-        model.Entry = entry;
-        ApplyWeights(model, file, tag.Format);
-        model.LoadedWeights = tag;
-        if (wanted.NumClasses != headForLoading) model.ReplaceHead(wanted.NumClasses);
-        return model;
-    }
-
     private const string LocalTag = "file";
     private const string UrlTag = "url";
 
@@ -101,30 +59,36 @@ public static partial class Zoo
     };
 
     /// <summary>Classifier size of an ONNX file: the last fully connected layer whose result is a graph output, else 0.</summary>
-    private static int OnnxHeadSize(string file)
+    private static int OnnxHeadSize(OnnxModel onnx)
     {
-        var g = OnnxModel.Load(file).Graph;
+        var g = onnx.Graph;
         var outputs = g.Outputs.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
         var fc = g.LinearUnits().LastOrDefault(l => outputs.Contains(g.SkipPassthrough(l.Output)) || outputs.Contains(l.Output));
         return fc is null ? 0 : checked((int)fc.OutFeatures);
     }
 
-    /// <summary>
-    /// Loads a state-dict file (.pth/.safetensors/.dat) into a model. Set by the state-dict loader; null until it is
-    /// wired in, in which case such files raise <see cref="NotSupportedException"/>.
-    /// </summary>
-    internal static Action<ZooModel, string, WeightFormat>? StateDictLoader { get; set; }
-
-    private static void ApplyWeights(ZooModel model, string file, WeightFormat format)
+    /// <summary>Builds the model with the classifier the ONNX weights carry, imports them, then sizes the head as asked.</summary>
+    private static ZooModel LoadOnnx(ModelEntry entry, string file, WeightTag tag, ModelOptions? options)
     {
-        if (format == WeightFormat.Onnx)
+        var onnx = OnnxModel.Load(file);
+        int head = tag.Tag == LocalTag || tag.Tag == UrlTag ? OnnxHeadSize(onnx) : tag.NumClasses;
+        var wanted = options ?? new ModelOptions(NumClasses: head);
+        var model = entry.Factory(wanted with { NumClasses = head });
+        model.Entry = entry;
+        try
         {
             if (model is not IOnnxImportable importable)
-                throw new NotSupportedException($"Family '{model.Entry?.Family}' has no ONNX mapping, so '{file}' cannot be imported into '{model.Entry?.Name}'.");
-            importable.ImportOnnx(OnnxModel.Load(file));
-            return;
+                throw new NotSupportedException($"Family '{entry.Family}' has no ONNX mapping, so '{file}' cannot be imported into '{entry.Name}'.");
+            var r = importable.ImportOnnx(onnx);
+            model.LastLoadReport = new Weights.LoadReport(r.File, r.Loaded, r.NotLoaded, r.UnusedInitializers, [], [], r.Notes);
+            model.LoadedWeights = tag;
+            if (wanted.NumClasses != head) model.ReplaceHead(wanted.NumClasses);
+            return model;
         }
-        var loader = StateDictLoader ?? throw new NotSupportedException($"Loading {format} state dicts ('{file}') is not available in this build.");
-        loader(model, file, format);
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
     }
 }
