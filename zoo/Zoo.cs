@@ -1,7 +1,7 @@
 namespace ModelZoo;
 
 /// <summary>Entry point of the model zoo: look models up by name, build them, load their weights.</summary>
-public static class Zoo
+public static partial class Zoo
 {
     private static readonly Lazy<ModelCatalog> DefaultCatalog = new(CatalogRegistrations.CreateDefault);
 
