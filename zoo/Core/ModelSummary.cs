@@ -30,7 +30,7 @@ internal static class ModelSummary
             using var scope = NewDisposeScope();
             using var noGrad = no_grad();
             var device = model.parameters().FirstOrDefault()?.device ?? CPU;
-            model.forward(model.SampleInput(inputShape, device));
+            model.forward(model.InputOfShape(inputShape, device));
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {

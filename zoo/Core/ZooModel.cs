@@ -258,10 +258,10 @@ public abstract class ZooModel : ZooModule
     }
 
     /// <summary>A dry-run input on <paramref name="device"/>: random pixels for vision models; families with other inputs override it.</summary>
-    protected virtual Tensor DryRunInput(Device device) => SampleInput(DryRunInputShape, device);
+    protected virtual Tensor DryRunInput(Device device) => InputOfShape(DryRunInputShape, device);
 
     /// <summary>A valid input of <paramref name="shape"/> (random pixels for vision models; token ids for text models).</summary>
-    internal virtual Tensor SampleInput(long[] shape, Device device) => rand(shape, device: device);
+    internal virtual Tensor InputOfShape(long[] shape, Device device) => rand(shape, device: device);
 
     // ----- freezing -----
 

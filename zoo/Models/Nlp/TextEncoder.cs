@@ -181,9 +181,9 @@ public abstract class TextEncoder : ZooModel
     public override long[] DryRunInputShape => [1, 16];
 
     /// <inheritdoc />
-    protected override Tensor DryRunInput(Device device) => SampleInput(DryRunInputShape, device);
+    protected override Tensor DryRunInput(Device device) => InputOfShape(DryRunInputShape, device);
 
-    internal override Tensor SampleInput(long[] shape, Device device)
+    internal override Tensor InputOfShape(long[] shape, Device device)
     {
         long n = shape.Aggregate(1L, (a, b) => a * b);
         var ids = arange(n, dtype: int64, device: device).mul_(7).add_(3).remainder_(VocabSize).reshape(shape);
