@@ -6,14 +6,14 @@ namespace ModelZoo.Tokenizers;
 /// <summary>
 /// GPT-2/RoBERTa byte-level BPE from <c>vocab.json</c> + <c>merges.txt</c>: text is split by GPT-2's pattern, mapped
 /// to bytes ('Ġ' for space) and merged by rank; &lt;s&gt; A &lt;/s&gt; (&lt;/s&gt; B &lt;/s&gt;), no token types.
-/// Microsoft.ML.Tokenizers' <see cref="CodeGenTokenizer"/> (GPT-2's algorithm) does the work.
+/// Microsoft.ML.Tokenizers' <see cref="BpeTokenizer"/> (byte-level mode) does the work.
 /// </summary>
-public sealed class ByteLevelBpeTextTokenizer : TextTokenizer
+public sealed partial class ByteLevelBpeTextTokenizer : TextTokenizer
 {
-    private readonly CodeGenTokenizer _tok;
+    private readonly BpeTokenizer _tok;
     private readonly HashSet<int> _special;
 
-    private ByteLevelBpeTextTokenizer(CodeGenTokenizer tok, int bos, int eos, int pad, int unk)
+    private ByteLevelBpeTextTokenizer(BpeTokenizer tok, int bos, int eos, int pad, int unk)
     {
         _tok = tok;
         BosTokenId = bos;
@@ -36,8 +36,21 @@ public sealed class ByteLevelBpeTextTokenizer : TextTokenizer
             ?? throw new FormatException("vocab.json is not a JSON object of token → id.");
         int Id(string token) => vocab.TryGetValue(token, out int id) ? id
             : throw new FormatException($"vocab.json has no '{token}' token; a RoBERTa-style vocabulary needs <s>, </s>, <pad> and <unk>.");
-        vocabCopy.Position = 0;
-        var tok = CodeGenTokenizer.Create(vocabCopy, merges, addPrefixSpace, addBeginOfSentence: false, addEndOfSentence: false);
+        using var reader = new StreamReader(merges);
+        var mergeLines = new List<string>();
+        for (string? line; (line = reader.ReadLine()) is not null;)
+        {
+            line = line.TrimEnd('\r');
+            if (line.Length == 0 || line.StartsWith("#version", StringComparison.Ordinal)) continue;
+            mergeLines.Add(line);
+        }
+        var tok = BpeTokenizer.Create(new BpeOptions(vocab)
+        {
+            Merges = mergeLines,
+            ByteLevel = true,
+            PreTokenizer = new RegexPreTokenizer(Gpt2Pattern(), null),
+            UnknownToken = "<unk>",
+        });
         return new ByteLevelBpeTextTokenizer(tok, Id("<s>"), Id("</s>"), Id("<pad>"), Id("<unk>")) { ModelMaxLength = maxLength };
     }
 
@@ -49,8 +62,12 @@ public sealed class ByteLevelBpeTextTokenizer : TextTokenizer
         return FromFiles(v, m, addPrefixSpace, maxLength);
     }
 
+    // GPT-2's pre-tokenization pattern (contractions, letters, digits, other symbols, each with an optional leading space; runs of spaces).
+    [System.Text.RegularExpressions.GeneratedRegex(@"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+")]
+    private static partial System.Text.RegularExpressions.Regex Gpt2Pattern();
+
     /// <summary>The underlying Microsoft.ML.Tokenizers tokenizer.</summary>
-    public CodeGenTokenizer Inner => _tok;
+    public BpeTokenizer Inner => _tok;
 
     /// <inheritdoc />
     public override int PadTokenId { get; }

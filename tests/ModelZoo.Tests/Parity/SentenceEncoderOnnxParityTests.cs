@@ -1,6 +1,7 @@
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using ModelZoo.Models.Nlp;
+using Xunit.Abstractions;
 using static TorchSharp.torch;
 
 namespace ModelZoo.Tests.Parity;
@@ -11,7 +12,7 @@ namespace ModelZoo.Tests.Parity;
 /// of real sentences in a padded batch with attention masks, and the sentence embeddings must equal ORT's output
 /// pooled (mean over the mask, or CLS for arctic-embed) and L2-normalised.
 /// </summary>
-public class SentenceEncoderOnnxParityTests
+public class SentenceEncoderOnnxParityTests(ITestOutputHelper output)
 {
     private static readonly string[] Sentences =
     [
@@ -58,6 +59,10 @@ public class SentenceEncoderOnnxParityTests
         var ours = model.LastHiddenState(ids, mask, batch.TokenTypeIdsTensor());
         var reference = tensor(expected, [b, t, 384]);
         double maxAbs = ours.sub(reference).abs().max().item<float>();
+        var keep = mask.unsqueeze(-1).to_type(float32);
+        double realTokens = ours.sub(reference).abs().mul(keep).max().item<float>();
+        double scale = reference.abs().max().item<float>();
+        output.WriteLine($"{name}: max-abs difference on real tokens {realTokens:E2}, on padding {ours.sub(reference).abs().mul(1 - keep).max().item<float>():E2}; largest |value| {scale:F2}");
         Assert.True(maxAbs <= 1e-4, $"{name}: last hidden state differs from ONNX Runtime by {maxAbs:E3} (limit 1e-4)");
 
         // Sentence embeddings equal ORT's hidden state pooled as the model card says, then normalised.
@@ -65,6 +70,7 @@ public class SentenceEncoderOnnxParityTests
         var refEmb = nn.functional.normalize(pooled, p: 2, dim: 1);
         var emb = model.Embed(batch);
         double embDiff = emb.sub(refEmb).abs().max().item<float>();
+        output.WriteLine($"{name}: batch {b}×{t}, max-abs hidden-state difference {maxAbs:E2}, embedding difference {embDiff:E2}");
         Assert.True(embDiff <= 1e-4, $"{name}: embeddings differ from ORT's pooled output by {embDiff:E3}");
 
         // And they behave like sentence embeddings: the two unrelated short sentences are less similar to each other
