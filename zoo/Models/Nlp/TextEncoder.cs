@@ -294,30 +294,40 @@ public abstract class TextEncoder : ZooModel
 /// <summary>Sentence embeddings for any zoo model that is a text encoder.</summary>
 public static class TextEncoderExtensions
 {
-    /// <summary>Mean-pooled (or CLS, as the checkpoint defines), L2-normalised sentence embeddings of an encoded batch.</summary>
+    /// <summary>Mean-pooled (or CLS, as the checkpoint defines), L2-normalised sentence embeddings of an encoded batch, computed in eval mode without gradients.</summary>
     /// <exception cref="InvalidOperationException">The model is not a text encoder.</exception>
     public static Tensor Embed(this ZooModel model, ModelZoo.Tokenizers.EncodedBatch batch)
     {
         ArgumentNullException.ThrowIfNull(batch);
         var encoder = model as TextEncoder ?? throw new InvalidOperationException($"'{model.Entry?.Name ?? model.GetType().Name}' is not a text encoder; Embed needs a BERT-family model such as all-minilm-l6-v2.");
         var device = model.parameters().FirstOrDefault()?.device ?? CPU;
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
-        var ids = batch.InputIdsTensor(device);
-        var mask = batch.AttentionMaskTensor(device);
-        var types = batch.TokenTypeIdsTensor(device);
-        return encoder.Embed(ids, mask, types).MoveToOuterDisposeScope();
+        bool wasTraining = model.training;
+        model.eval();
+        try
+        {
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            var ids = batch.InputIdsTensor(device);
+            var mask = batch.AttentionMaskTensor(device);
+            var types = batch.TokenTypeIdsTensor(device);
+            return encoder.Embed(ids, mask, types).MoveToOuterDisposeScope();
+        }
+        finally
+        {
+            if (wasTraining) model.train();
+        }
     }
 }
 
 /// <summary>The text encoder families, registered together by one line in <see cref="CatalogRegistrations"/>.</summary>
 public static class NlpFamilies
 {
-    /// <summary>Adds BERT/MiniLM, RoBERTa and DistilBERT to <paramref name="catalog"/>.</summary>
+    /// <summary>Adds BERT/MiniLM, RoBERTa, DistilBERT and ELECTRA to <paramref name="catalog"/>.</summary>
     public static void Register(ModelCatalog catalog)
     {
         BertFamily.Register(catalog);
         RobertaFamily.Register(catalog);
         DistilBertFamily.Register(catalog);
+        ElectraFamily.Register(catalog);
     }
 }
