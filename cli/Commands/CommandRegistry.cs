@@ -9,7 +9,8 @@ internal static class CommandRegistry
     [
         CatalogCommands.List(),
         CatalogCommands.Info(),
-        PendingCommands.Fetch(),
+        FetchCommand.Create(),
+        CacheCommand.Create(),
         PendingCommands.Train(),
         PendingCommands.Eval(),
         PendingCommands.Predict(),

@@ -5,7 +5,6 @@ namespace ModelZoo.Cli.Commands;
 /// <summary>Verbs whose implementation has not landed yet: each says so plainly and exits with code 2.</summary>
 internal static class PendingCommands
 {
-    public static Command Fetch() => Pending("fetch", "Download a model's weights into the cache ahead of time.");
     public static Command Train() => Pending("train", "Run a YAML training recipe.");
     public static Command Eval() => Pending("eval", "Evaluate a checkpoint on a dataset.");
     public static Command Predict() => Pending("predict", "Predict classes for images or texts with a checkpoint.");

@@ -30,7 +30,8 @@ internal static class ModelSummary
             using var scope = NewDisposeScope();
             using var noGrad = no_grad();
             var device = model.parameters().FirstOrDefault()?.device ?? CPU;
-            model.forward(model.InputOfShape(inputShape, device));
+            var output = model.forward(model.InputOfShape(inputShape, device));
+            shapes[model] = "[" + string.Join(", ", output.shape) + "]";
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {

@@ -24,7 +24,7 @@ public enum BatchNormPolicy
 /// freezing and a summary with shapes. A model is a tree of <see cref="ZooModule"/>s whose children run by name, so
 /// edits take effect.
 /// </summary>
-public abstract class ZooModel : ZooModule
+public abstract partial class ZooModel : ZooModule
 {
     private readonly HashSet<nn.Module> _frozenNorms = [];
     private BatchNormPolicy _batchNormPolicy = BatchNormPolicy.FreezeStats;
@@ -171,16 +171,11 @@ public abstract class ZooModel : ZooModule
     {
         var (parent, name) = ParentOf(path);
         var old = parent.GetChild(name);
-        var order = parent.ChildNames.ToList();
-        int index = order.IndexOf(name);
         bool inserted = parent.IsInserted(name);
         if (!parent.IsSequence && !inserted)
             throw new InvalidOperationException($"Cannot remove '{path}': it is wired into the forward pass of its parent. Use Replace(\"{path}\", nn.Identity()) instead.");
-        Edit($"Removing '{path}'", path, old, null, () => parent.RemoveChild(name), () =>
-        {
-            if (index == 0) parent.InsertChild(parent.ChildNames[0], name, old, after: false);
-            else parent.InsertChild(order[index - 1], name, old, after: true);
-        }, check: true);
+        var snapshot = parent.Snapshot();
+        Edit($"Removing '{path}'", path, old, null, () => parent.RemoveChild(name), () => parent.Restore(snapshot), check: true);
         return this;
     }
 
@@ -262,6 +257,9 @@ public abstract class ZooModel : ZooModule
 
     /// <summary>A valid input of <paramref name="shape"/> (random pixels for vision models; token ids for text models).</summary>
     internal virtual Tensor InputOfShape(long[] shape, Device device) => rand(shape, device: device);
+
+    /// <summary>A valid random input of <see cref="DryRunInputShape"/> (pixels for vision, token ids for text), on the model's device; used by the catalog-wide tests.</summary>
+    public Tensor SampleInput() => DryRunInput(parameters().FirstOrDefault()?.device ?? CPU);
 
     // ----- freezing -----
 

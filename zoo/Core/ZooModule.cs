@@ -97,6 +97,26 @@ public abstract class ZooModule : nn.Module<Tensor, Tensor>
     /// <summary>True when <paramref name="name"/> was inserted by surgery rather than built in.</summary>
     internal bool IsInserted(string name) => _before.Values.Concat(_after.Values).Any(l => l.Contains(name));
 
+    /// <summary>The children and surgery wiring as they are now, for undoing an edit with <see cref="Restore"/>.</summary>
+    internal ChildSnapshot Snapshot() => new(
+        ChildNames.Select(n => (n, _internal_submodules[n])).ToList(),
+        _before.ToDictionary(kv => kv.Key, kv => kv.Value.ToList()),
+        _after.ToDictionary(kv => kv.Key, kv => kv.Value.ToList()));
+
+    /// <summary>Puts children and wiring back as <paramref name="snapshot"/> recorded them.</summary>
+    internal void Restore(ChildSnapshot snapshot)
+    {
+        _internal_submodules.Clear();
+        foreach (var (n, m) in snapshot.Children) register_module(n, m);
+        _before.Clear();
+        foreach (var (k, v) in snapshot.Before) _before[k] = v.ToList();
+        _after.Clear();
+        foreach (var (k, v) in snapshot.After) _after[k] = v.ToList();
+    }
+
+    /// <summary>Children and surgery wiring of a module at one moment.</summary>
+    internal sealed record ChildSnapshot(List<(string Name, nn.Module Module)> Children, Dictionary<string, List<string>> Before, Dictionary<string, List<string>> After);
+
     private int IndexOf(string name) => ChildNames.ToList().IndexOf(name);
 
     private void Reorder(Action<List<(string Name, nn.Module Module)>> edit)

@@ -90,6 +90,31 @@ public class SentenceEncoderOnnxParityTests(ITestOutputHelper output)
         Assert.True(para > unrelated + 0.3f, $"paraphrase similarity {para:F3} vs unrelated {unrelated:F3}");
     }
 
+    /// <summary>The snippet, offline: Zoo.Load takes the default tag from the NuGet package (empty cache, downloads forbidden).</summary>
+    [Fact]
+    public void ZooLoadGivesTheOfflineMiniLmWithNoNetwork()
+    {
+        using var scope = NewDisposeScope();
+        string cache = Path.Combine(Path.GetTempPath(), "zoo-nlp-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var store = new ModelZoo.Weights.Store.WeightStore(cacheRoot: cache, offline: true);
+            using var loaded = ModelZoo.Zoo.Load("all-minilm-l6-v2", null, null, store);
+            Assert.Equal("minilm-l6-v2-onnx", loaded.LoadedWeights?.Tag);
+            Assert.Empty(loaded.LastLoadReport!.Missing);   // MiniLM's export includes the pooler: every parameter is loaded
+            Assert.Equal(loaded.CountParameters(), loaded.LastLoadReport.Loaded.Sum(k => loaded.state_dict()[k].numel()));
+            var batch = ModelZoo.Zoo.Tokenizer("all-minilm-l6-v2").Encode(Sentences, maxLength: 128, padding: true, truncation: true);
+            var emb = loaded.Embed(batch);
+            using var reference = BertOnnx.LoadOffline("all-minilm-l6-v2");
+            Assert.Equal(new long[] { 4, 384 }, emb.shape);
+            Assert.True(emb.allclose(reference.Embed(batch), atol: 1e-6));
+        }
+        finally
+        {
+            if (Directory.Exists(cache)) Directory.Delete(cache, recursive: true);
+        }
+    }
+
     [Fact]
     public void ImportReportsAGraphThatIsNotThisArchitecture()
     {
@@ -98,11 +123,11 @@ public class SentenceEncoderOnnxParityTests(ITestOutputHelper output)
         var graph = ModelZoo.Onnx.OnnxModel.Parse(onnx, "minilm.onnx");
         // 12 layers where the file has 6: the missing layers are named.
         using var deeper = new BertModel(new BertConfig(HiddenSize: 384, NumHiddenLayers: 12, IntermediateSize: 1536), new ModelOptions(NumClasses: 0));
-        var e = Assert.Throws<ModelZoo.Onnx.OnnxFormatException>(() => BertOnnx.Import(deeper, graph));
+        var e = Assert.Throws<ModelZoo.Onnx.OnnxImportException>(() => BertOnnx.Import(deeper, graph));
         Assert.Contains("encoder.layer.6.", e.Message);
         // A wider model: the shape mismatch is named.
         using var wider = new BertModel(new BertConfig(HiddenSize: 768, NumHiddenLayers: 6, IntermediateSize: 1536), new ModelOptions(NumClasses: 0));
-        var w = Assert.Throws<ModelZoo.Onnx.OnnxFormatException>(() => BertOnnx.Import(wider, graph));
+        var w = Assert.Throws<ModelZoo.Onnx.OnnxImportException>(() => BertOnnx.Import(wider, graph));
         Assert.Contains("shape", w.Message);
     }
 }

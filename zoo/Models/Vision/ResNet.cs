@@ -74,7 +74,7 @@ public sealed class Bottleneck : ZooModule
 }
 
 /// <summary>A ResNet-family image classifier with torchvision's module names: conv1, bn1, relu, maxpool, layer1–4, avgpool, fc.</summary>
-public sealed class ResNet : ZooModel
+public sealed partial class ResNet : ZooModel
 {
     private readonly int _numFeatures;
 
@@ -150,6 +150,12 @@ public static class ResNetFamily
 {
     private const string Torchvision = "BSD-3-Clause (torchvision)";
 
+    /// <summary>NuGet package with the CNTK 2.6 ResNet-18 export (content only, restored with the solution).</summary>
+    internal const string CntkPackage = "Microsoft.ML.DnnImageFeaturizer.ResNet18";
+
+    /// <summary>Version of <see cref="CntkPackage"/> (also in zoo/ModelZoo.csproj's PackageDownload).</summary>
+    internal const string CntkPackageVersion = "0.23.1";
+
     /// <summary>Adds every ResNet variant to <paramref name="catalog"/>.</summary>
     public static void Register(ModelCatalog catalog)
     {
@@ -173,7 +179,26 @@ public static class ResNetFamily
             V1("wide_resnet50_2-95faca4d.pth", 78.468, 94.086), V2("wide_resnet50_2-9ba9bcbe.pth", 81.602, 95.758));
         Add(catalog, "wide_resnet101_2", new("bottleneck", [3, 4, 23, 3], WidthPerGroup: 128), 126_886_696,
             V1("wide_resnet101_2-32ee1156.pth", 78.848, 94.284), V2("wide_resnet101_2-d733dc28.pth", 82.510, 96.020));
+
+        // ImageNet ResNet-18 trained with CNTK and exported to ONNX for ML.NET's DnnImageFeaturizer: its last stage has
+        // three basic blocks (22 convolutions), so it is its own variant. Backbone only (no classifier). Works offline.
+        var cntk = new ResNetConfig("basic", [2, 2, 2, 3]);
+        catalog.Register(new ModelEntry("resnet18-cntk", "resnet", ModelTask.Vision, cntk, o => new ResNet(cntk, o), 16_410_152, [3, 224, 224],
+            [CntkTag()], Description: "ResNet-18 variant with stages [2, 2, 2, 3] (CNTK 2.6 ImageNet backbone from ML.NET's DnnImageFeaturizer; offline weights)."));
     }
+
+    private static WeightTag CntkTag() => new(
+        "imagenet1k_cntk",
+        [new WeightSource(WeightSourceKind.NuGetPackage, CntkPackage, "tools/DnnImageModels/ResNet18Onnx/ResNet18.onnx", CntkPackageVersion)],
+        WeightFormat.Onnx, "MIT",
+        // ResNetPrepOnnx/ResNetPreprocess.onnx: RGB → BGR, pixel values 0–255, minus a 224×224 mean image whose
+        // per-channel means are these (the image varies by a few units across the frame); no scaling. ML.NET resizes
+        // straight to 224×224 before it.
+        new Preprocessing(0, 224, Interpolation.Bilinear, [103.0626f, 115.9029f, 123.1516f], [1f, 1f, 1f], ChannelOrder.Bgr, 255f),
+        NumClasses: 0,
+        Sha256: "e2552f19db2dfdb01b3669537b6a0f1b44da38d18279535492ed5dfc2ef1ff8f",
+        FileName: "resnet18-cntk-ResNet18.onnx",
+        Description: "ImageNet backbone (no classifier) from NuGet Microsoft.ML.DnnImageFeaturizer.ResNet18 0.23.1, imported from ONNX.");
 
     private static void Add(ModelCatalog catalog, string name, ResNetConfig config, long parameters, params WeightTag[] tags) =>
         catalog.Register(new ModelEntry(name, "resnet", ModelTask.Vision, config, o => new ResNet(config, o), parameters, [3, 224, 224], tags,
