@@ -1,3 +1,4 @@
+using ModelZoo.Models.Nlp;
 using ModelZoo.Models.Vision;
 
 namespace ModelZoo;
@@ -13,6 +14,7 @@ public static class CatalogRegistrations
     {
         var catalog = new ModelCatalog();
         ResNetFamily.Register(catalog);
+        NlpFamilies.Register(catalog);
         return catalog;
     }
 }

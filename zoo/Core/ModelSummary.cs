@@ -30,7 +30,7 @@ internal static class ModelSummary
             using var scope = NewDisposeScope();
             using var noGrad = no_grad();
             var device = model.parameters().FirstOrDefault()?.device ?? CPU;
-            var output = model.forward(rand(inputShape, device: device));
+            var output = model.forward(model.InputOfShape(inputShape, device));
             shapes[model] = "[" + string.Join(", ", output.shape) + "]";
         }
         catch (Exception e) when (e is not OutOfMemoryException)

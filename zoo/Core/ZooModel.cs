@@ -292,7 +292,10 @@ public abstract partial class ZooModel : ZooModule
     }
 
     /// <summary>A dry-run input on <paramref name="device"/>: random pixels for vision models; families with other inputs override it.</summary>
-    protected virtual Tensor DryRunInput(Device device) => rand(DryRunInputShape, device: device);
+    protected virtual Tensor DryRunInput(Device device) => InputOfShape(DryRunInputShape, device);
+
+    /// <summary>A valid input of <paramref name="shape"/> (random pixels for vision models; token ids for text models).</summary>
+    internal virtual Tensor InputOfShape(long[] shape, Device device) => rand(shape, device: device);
 
     /// <summary>A valid random input of <see cref="DryRunInputShape"/> (pixels for vision, token ids for text), on the model's device; used by the catalog-wide tests.</summary>
     public Tensor SampleInput() => DryRunInput(parameters().FirstOrDefault()?.device ?? CPU);
