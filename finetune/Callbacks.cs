@@ -89,7 +89,7 @@ public sealed class EarlyStopping(string monitor = "valid_loss", int patience = 
     /// <inheritdoc />
     public override void AfterEpoch(Learner learner)
     {
-        if (!learner.EpochMetrics.TryGetValue(monitor, out double v))
+        if (!MetricKeys.TryGet(learner.EpochMetrics, monitor, out double v))
             throw new KeyNotFoundException($"EarlyStopping monitors '{monitor}', which this run does not log. Logged: {string.Join(", ", learner.EpochMetrics.Keys)}.");
         bool better = double.IsNaN(_best) || (minimize ? v < _best - minDelta : v > _best + minDelta);
         if (better) { _best = v; _wait = 0; return; }
@@ -145,7 +145,7 @@ public sealed class SaveCheckpoints(string folder, string monitor = "valid_loss"
     /// <inheritdoc />
     public override void AfterEpoch(Learner learner)
     {
-        if (learner.EpochMetrics.TryGetValue(monitor, out double v) && (double.IsNaN(_best) || (minimize ? v < _best : v > _best)))
+        if (MetricKeys.TryGet(learner.EpochMetrics, monitor, out double v) && (double.IsNaN(_best) || (minimize ? v < _best : v > _best)))
         {
             _best = v;
             learner.Save(BestPath);
@@ -249,4 +249,12 @@ public sealed class EmaWeights(double decay = 0.999, bool validateWithEma = true
         if (tensors.Count == 0) return;
         _ema = tensors.ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone().DetachFromDisposeScope());
     }
+}
+
+internal static class MetricKeys
+{
+    /// <summary>Looks a metric up by name, accepting Keras/Lightning spellings (<c>val_loss</c> for <c>valid_loss</c>).</summary>
+    public static bool TryGet(IReadOnlyDictionary<string, double> metrics, string name, out double value) =>
+        metrics.TryGetValue(name, out value)
+        || (name.StartsWith("val_", StringComparison.Ordinal) && metrics.TryGetValue("valid_" + name[4..], out value));
 }

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using ModelZoo.Data;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -50,19 +49,19 @@ public sealed class Learner : IDisposable
     /// <param name="options">Optimizer, accumulation, clipping, seed, run folder, device, …</param>
     public Learner(ZooModel model, IEnumerable<Batch> train, IEnumerable<Batch>? valid = null, Loss? loss = null,
         IEnumerable<Metric>? metrics = null, LearnerOptions? options = null)
-        : this(model, _ => train, valid, loss, metrics, options, train)
+        : this(model, _ => train, valid, loss, metrics, options)
     {
     }
 
-    /// <summary>Creates a learner whose training batches for epoch e come from <paramref name="trainForEpoch"/>(e) (best for exact resume).</summary>
-    public Learner(ZooModel model, Func<int, IEnumerable<Batch>> trainForEpoch, IEnumerable<Batch>? valid = null, Loss? loss = null,
+    /// <summary>Creates a learner whose training batches for epoch e come from <paramref name="train"/>(e) (best for exact resume).</summary>
+    /// <param name="model">The model; it is moved to the device.</param>
+    /// <param name="train">Training batches of each epoch.</param>
+    /// <param name="valid">Validation batches, or null for none.</param>
+    /// <param name="loss">Loss (default: cross-entropy).</param>
+    /// <param name="metrics">Validation metrics (valid_loss is always logged).</param>
+    /// <param name="options">Optimizer, accumulation, clipping, seed, run folder, device, …</param>
+    public Learner(ZooModel model, Func<int, IEnumerable<Batch>> train, IEnumerable<Batch>? valid = null, Loss? loss = null,
         IEnumerable<Metric>? metrics = null, LearnerOptions? options = null)
-        : this(model, trainForEpoch, valid, loss, metrics, options, null)
-    {
-    }
-
-    private Learner(ZooModel model, Func<int, IEnumerable<Batch>> train, IEnumerable<Batch>? valid, Loss? loss,
-        IEnumerable<Metric>? metrics, LearnerOptions? options, IEnumerable<Batch>? _)
     {
         Model = model;
         _train = train;
@@ -769,6 +768,4 @@ public sealed class Learner : IDisposable
         _opt?.Dispose();
         _opt = null;
     }
-
-    internal static string F(double v) => v.ToString("G6", CultureInfo.InvariantCulture);
 }

@@ -219,7 +219,7 @@ public abstract class Schedule
 
         public override void EpochEnded(IReadOnlyDictionary<string, double> metrics)
         {
-            if (!metrics.TryGetValue(_monitor, out double v))
+            if (!MetricKeys.TryGet(metrics, _monitor, out double v))
                 throw new KeyNotFoundException($"ReduceOnPlateau monitors '{_monitor}', which this run does not log. Logged: {string.Join(", ", metrics.Keys)}.");
             // Relative threshold, as PyTorch's default threshold_mode='rel'.
             bool better = double.IsNaN(_best) || (_minimize ? v < _best * (1 - _threshold) : v > _best * (1 + _threshold));

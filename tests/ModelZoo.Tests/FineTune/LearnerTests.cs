@@ -283,7 +283,7 @@ public sealed class LearnerTests : IDisposable
         var model = new TinyCnn(5, 1, width: 16, pool: 2);
         var sw = System.Diagnostics.Stopwatch.StartNew();
         new Learner(model, source.Shuffled(64, 1), null, options: new LearnerOptions { Seed = 0, Device = CPU, Quiet = true })
-            .Fit(2, Schedule.OneCycle(1e-2));
+            .Fit(2, Schedule.OneCycle(3e-2));
         model.ReplaceHead(10);
 
         string run = Path.Combine(_dir, "fmnist");
@@ -291,7 +291,7 @@ public sealed class LearnerTests : IDisposable
         var learner = new Learner(model, target.Shuffled(64, 0), test.Sequential(250), Loss.CrossEntropy(),
             [Metric.Accuracy(), Metric.TopK(3), Metric.MacroF1()],
             new LearnerOptions { Seed = 0, Device = CPU, RunFolder = run, SaveCheckpoints = true, Monitor = "accuracy", Output = output, ProgressBar = false });
-        learner.FineTune(epochs: 3, freezeEpochs: 1, baseLr: 1e-2);
+        learner.FineTune(epochs: 3, freezeEpochs: 1, baseLr: 3e-2);
         sw.Stop();
 
         var eval = learner.Evaluate();
