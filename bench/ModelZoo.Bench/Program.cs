@@ -133,6 +133,35 @@ switch (cmd)
         }
         break;
     }
+    case "profile":
+    {
+        // Where the time goes in the C# eval pipeline (one thread): decode, resize, crop+normalize.
+        EnsureImages();
+        foreach (var set in new[] { "small", "large" })
+        {
+            var bytes = Directory.GetFiles(Path.Combine(imagesDir, set), "*.jpg").Order(StringComparer.Ordinal).Select(File.ReadAllBytes).ToArray();
+            var rng = new Random(0);
+            var resize = new Resize(256);
+            var crop = new CenterCrop(224);
+            var norm = Normalize.From(Preprocessing.ImageNet);
+            double tDec = 0, tRes = 0, tNorm = 0;
+            var reps = int.Parse(Opt("--repeats", "4"), inv);
+            for (var r = 0; r < reps; r++)
+                foreach (var b in bytes)
+                {
+                    var sw = Stopwatch.StartNew();
+                    var img = ImageDecoder.Decode(ImageSource.FromBytes(b, "x"));
+                    tDec += sw.Elapsed.TotalMilliseconds; sw.Restart();
+                    var rs = resize.Apply(img, rng);
+                    tRes += sw.Elapsed.TotalMilliseconds; sw.Restart();
+                    norm.ToTensor(crop.Apply(rs, rng), 0);
+                    tNorm += sw.Elapsed.TotalMilliseconds;
+                }
+            var n = reps * bytes.Length;
+            Console.WriteLine($"{set}: decode {tDec / n:0.00} ms, resize {tRes / n:0.00} ms, crop+normalize {tNorm / n:0.00} ms per image");
+        }
+        break;
+    }
     default:
         Console.Error.WriteLine("usage: ModelZoo.Bench decode|datasets|loader [options]");
         return 2;
