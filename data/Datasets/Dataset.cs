@@ -132,6 +132,10 @@ public static class DatasetExtensions
     public static IDataset<TOut> Map<TIn, TOut>(this IDataset<TIn> dataset, ITransform<TIn, TOut> transform) =>
         new MappedDataset<TIn, TOut>(dataset, transform.Apply);
 
+    /// <summary>Runs an image pipeline on every item lazily (decode, transforms, normalize).</summary>
+    public static IDataset<ImageTensor> Map(this IDataset<ImageSample> dataset, VisionPipeline pipeline) =>
+        new MappedDataset<ImageSample, ImageTensor>(dataset, pipeline.Apply);
+
     /// <summary>The items at <paramref name="indices"/>, in that order.</summary>
     public static IDataset<T> Subset<T>(this IDataset<T> dataset, IReadOnlyList<int> indices) =>
         new SubsetDataset<T>(dataset, indices);

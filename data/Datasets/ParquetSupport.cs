@@ -37,7 +37,7 @@ internal static class ParquetSupport
     {
         var n = (int)rg.RowCount;
         var t = field.ClrType;
-        if (t == typeof(string))
+        if (t == typeof(string) || t == typeof(ReadOnlyMemory<char>))
         {
             var s = new string?[n];
             await rg.ReadAsync(field, s.AsMemory()).ConfigureAwait(false);
@@ -49,7 +49,7 @@ internal static class ParquetSupport
         if (t == typeof(sbyte)) return (await Read<sbyte>(rg, field, n)).Select(v => v.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
         if (t == typeof(byte)) return (await Read<byte>(rg, field, n)).Select(v => v.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
         if (t == typeof(bool)) return (await Read<bool>(rg, field, n)).Select(v => v ? "1" : "0").ToArray();
-        throw new InvalidDataException($"Label column '{string.Join(".", field.Path.ToList())}' has type {t.Name}; expected integers or strings.");
+        throw new InvalidDataException($"Column '{string.Join(".", field.Path.ToList())}' has type {t.Name}; expected integers or strings.");
     }
 
     private static async Task<T[]> Read<T>(ParquetRowGroupReader rg, DataField field, int n) where T : struct

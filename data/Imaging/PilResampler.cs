@@ -1,3 +1,5 @@
+using System.Numerics;
+
 namespace ModelZoo.Data;
 
 /// <summary>
@@ -77,6 +79,9 @@ internal static class PilResampler
     public static RgbImage Resize(RgbImage src, int rx, int ry, int rw, int rh, (double X0, double Y0, double X1, double Y1) box,
         int outW, int outH, Interpolation interpolation)
     {
+        if (rx < 0 || ry < 0 || rw <= 0 || rh <= 0 || rx + rw > src.Width || ry + rh > src.Height)
+            throw new ArgumentOutOfRangeException(nameof(rx), $"Region {rx},{ry} {rw}x{rh} is outside the {src.Width}x{src.Height} image.");
+        if (outW <= 0 || outH <= 0) throw new ArgumentOutOfRangeException(nameof(outW), $"Output size {outW}x{outH} must be positive.");
         if (interpolation == Interpolation.Nearest) return Nearest(src, rx, ry, rw, rh, box, outW, outH);
         Func<double, double> filter = interpolation == Interpolation.Bicubic ? BicubicFilter : BilinearFilter;
         var support = interpolation == Interpolation.Bicubic ? 2.0 : 1.0;
@@ -103,31 +108,7 @@ internal static class PilResampler
             var rows = needV ? yLast - yFirst : outH;
             var rowStart = needV ? yFirst : 0;
             tmp = new byte[outW * rows * 3];
-            var ks = ch.KSize;
-            for (var yy = 0; yy < rows; yy++)
-            {
-                var srcRow = ((ry + rowStart + yy) * sw + rx) * 3;
-                var dstRow = yy * outW * 3;
-                for (var xx = 0; xx < outW; xx++)
-                {
-                    var xmin = ch.Bounds[xx * 2];
-                    var xmax = ch.Bounds[xx * 2 + 1];
-                    var kOff = xx * ks;
-                    int s0 = 1 << (PrecisionBits - 1), s1 = s0, s2 = s0;
-                    var p = srcRow + xmin * 3;
-                    for (var x = 0; x < xmax; x++, p += 3)
-                    {
-                        var w = ch.K[kOff + x];
-                        s0 += s[p] * w;
-                        s1 += s[p + 1] * w;
-                        s2 += s[p + 2] * w;
-                    }
-                    var d = dstRow + xx * 3;
-                    tmp[d] = Clip8(s0);
-                    tmp[d + 1] = Clip8(s1);
-                    tmp[d + 2] = Clip8(s2);
-                }
-            }
+            HorizontalPass(s, sw, rx, ry + rowStart, rows, ch, outW, tmp);
             if (!needV) return new RgbImage(outW, outH, tmp);
             tmpW = outW; tmpX = 0; tmpY = 0; tmpRowOffset = yFirst;
         }
@@ -152,12 +133,73 @@ internal static class PilResampler
             {
                 var w = cv.K[kOff + y];
                 var p = (tmpY + ymin + y) * stride + tmpX * 3;
-                for (var i = 0; i < rowLen; i++) acc[i] += tmp[p + i] * w;
+                AccumulateRow(tmp.AsSpan(p, rowLen), acc, w);
             }
             var d = yy * rowLen;
             for (var i = 0; i < rowLen; i++) outPix[d + i] = Clip8(acc[i]);
         }
         return new RgbImage(outW, outH, outPix);
+    }
+
+    private static unsafe void HorizontalPass(byte[] src, int srcW, int rx, int firstRow, int rows, Coeffs ch, int outW, byte[] dst)
+    {
+        var ks = ch.KSize;
+        fixed (byte* sp0 = src)
+        fixed (byte* dp0 = dst)
+        fixed (int* kk = ch.K)
+        fixed (int* bounds = ch.Bounds)
+        {
+            for (var yy = 0; yy < rows; yy++)
+            {
+                var srcRow = sp0 + ((long)(firstRow + yy) * srcW + rx) * 3;
+                var d = dp0 + (long)yy * outW * 3;
+                for (var xx = 0; xx < outW; xx++, d += 3)
+                {
+                    var xmin = bounds[xx * 2];
+                    var xmax = bounds[xx * 2 + 1];
+                    var k = kk + xx * ks;
+                    int s0 = 1 << (PrecisionBits - 1), s1 = s0, s2 = s0;
+                    var p = srcRow + xmin * 3;
+                    for (var x = 0; x < xmax; x++, p += 3)
+                    {
+                        var w = k[x];
+                        s0 += p[0] * w;
+                        s1 += p[1] * w;
+                        s2 += p[2] * w;
+                    }
+                    d[0] = Clip8(s0);
+                    d[1] = Clip8(s1);
+                    d[2] = Clip8(s2);
+                }
+            }
+        }
+    }
+
+    /// <summary>acc[i] += row[i] × w, vectorized (bytes widened to 32-bit lanes); exact integer arithmetic.</summary>
+    private static void AccumulateRow(ReadOnlySpan<byte> row, int[] acc, int w)
+    {
+        var i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var wv = new Vector<int>(w);
+            var n = Vector<int>.Count;
+            for (; i <= row.Length - Vector<byte>.Count; i += Vector<byte>.Count)
+            {
+                var b = new Vector<byte>(row[i..]);
+                Vector.Widen(b, out Vector<ushort> lo, out Vector<ushort> hi);
+                Vector.Widen(lo, out Vector<uint> a0, out Vector<uint> a1);
+                Vector.Widen(hi, out Vector<uint> a2, out Vector<uint> a3);
+                var s = acc.AsSpan(i);
+                (new Vector<int>(s) + Vector.AsVectorInt32(a0) * wv).CopyTo(s);
+                s = s[n..];
+                (new Vector<int>(s) + Vector.AsVectorInt32(a1) * wv).CopyTo(s);
+                s = s[n..];
+                (new Vector<int>(s) + Vector.AsVectorInt32(a2) * wv).CopyTo(s);
+                s = s[n..];
+                (new Vector<int>(s) + Vector.AsVectorInt32(a3) * wv).CopyTo(s);
+            }
+        }
+        for (; i < row.Length; i++) acc[i] += row[i] * w;
     }
 
     private static RgbImage Nearest(RgbImage src, int rx, int ry, int rw, int rh, (double X0, double Y0, double X1, double Y1) box, int outW, int outH)

@@ -1,0 +1,170 @@
+using System.Diagnostics;
+using System.Globalization;
+using ModelZoo;
+using ModelZoo.Data;
+
+// ModelZoo.Bench: measurements that compare with reference implementations on this machine.
+//   decode [--skimage DIR] [--rounds N] [--repeats N]   C# decode+resize 256+crop 224+normalize vs Pillow, one thread
+//   datasets                                            load Fashion-MNIST and SpamAssassin, print counts and classes
+//   loader [--dir DIR] [--workers N]                   DataLoader and TensorDataLoader throughput
+var cmd = args.Length > 0 ? args[0] : "decode";
+string Opt(string name, string def)
+{
+    var i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length ? args[i + 1] : def;
+}
+var inv = CultureInfo.InvariantCulture;
+var skimage = Opt("--skimage", "/tmp/debs/sk/usr/lib/python3/dist-packages/skimage/data");
+var imagesDir = Opt("--dir", Path.Combine(Path.GetTempPath(), "zoo-bench-images"));
+
+void EnsureImages()
+{
+    if (Directory.Exists(Path.Combine(imagesDir, "large"))) return;
+    if (!Directory.Exists(skimage))
+        throw new DirectoryNotFoundException($"{skimage} not found: mkdir -p /tmp/debs && cd /tmp/debs && apt-get download python3-skimage && dpkg-deb -x python3-skimage_*.deb sk");
+    Run("/usr/bin/python3", $"{Path.Combine(AppContext.BaseDirectory, "make_bench_images.py")} {skimage} {imagesDir}");
+}
+
+string Run(string exe, string arguments)
+{
+    var psi = new ProcessStartInfo(exe, arguments) { RedirectStandardOutput = true, RedirectStandardError = true };
+    using var p = Process.Start(psi)!;
+    var o = p.StandardOutput.ReadToEnd();
+    var e = p.StandardError.ReadToEnd();
+    p.WaitForExit();
+    if (p.ExitCode != 0) throw new InvalidOperationException($"{exe} {arguments} failed: {e}");
+    return o.Trim();
+}
+
+static double Median(List<double> v)
+{
+    var s = v.Order().ToArray();
+    return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
+}
+
+switch (cmd)
+{
+    case "decode":
+    {
+        EnsureImages();
+        var rounds = int.Parse(Opt("--rounds", "5"), inv);
+        var repeats = int.Parse(Opt("--repeats", "4"), inv);
+        Console.WriteLine($"decode + resize 256 (bilinear, antialiased) + center crop 224 + normalize, one thread, {rounds} alternating rounds; images/s (median)");
+        Console.WriteLine($"cores: {Environment.ProcessorCount}; load average: {File.ReadAllText("/proc/loadavg").Trim()}");
+        foreach (var set in new[] { "small", "large" })
+        {
+            var dir = Path.Combine(imagesDir, set);
+            var files = Directory.GetFiles(dir, "*.jpg").Order(StringComparer.Ordinal).ToArray();
+            var bytes = files.Select(File.ReadAllBytes).ToArray();
+            var fast = VisionTransforms.Eval(Preprocessing.ImageNet);
+            var exact = VisionTransforms.Eval(Preprocessing.ImageNet, downscaleJpeg: false);
+            double CSharp(VisionPipeline p)
+            {
+                var rng = new Random(0);
+                foreach (var b in bytes) p.Apply(new ImageSample(ImageSource.FromBytes(b, "x"), 0), rng);
+                var sw = Stopwatch.StartNew();
+                for (var r = 0; r < repeats; r++)
+                    foreach (var b in bytes) p.Apply(new ImageSample(ImageSource.FromBytes(b, "x"), 0), rng);
+                return repeats * bytes.Length / sw.Elapsed.TotalSeconds;
+            }
+            var res = new Dictionary<string, List<double>> { ["skia+downscale"] = [], ["skia exact"] = [], ["pillow"] = [], ["pillow draft"] = [] };
+            for (var r = 0; r < rounds; r++)
+            {
+                res["skia+downscale"].Add(CSharp(fast));
+                res["pillow"].Add(double.Parse(Run("/usr/bin/python3", $"{Path.Combine(AppContext.BaseDirectory, "pil_decode.py")} {dir} {repeats}"), inv));
+                res["skia exact"].Add(CSharp(exact));
+                res["pillow draft"].Add(double.Parse(Run("/usr/bin/python3", $"{Path.Combine(AppContext.BaseDirectory, "pil_decode.py")} {dir} {repeats} draft"), inv));
+            }
+            var first = ImageDecoder.ReadSize(ImageSource.FromFile(files[0]));
+            Console.WriteLine($"[{set}: {files.Length} JPEGs, e.g. {first.Width}x{first.Height}]");
+            foreach (var (k, v) in res)
+                Console.WriteLine($"  {k,-16} {Median(v),8:0.0} img/s   (rounds: {string.Join(" ", v.Select(x => x.ToString("0", inv)))})");
+            Console.WriteLine($"  ratio skia+downscale / pillow       = {Median(res["skia+downscale"]) / Median(res["pillow"]):0.00}");
+            Console.WriteLine($"  ratio skia+downscale / pillow draft = {Median(res["skia+downscale"]) / Median(res["pillow draft"]):0.00}");
+            Console.WriteLine($"  ratio skia exact / pillow           = {Median(res["skia exact"]) / Median(res["pillow"]):0.00}");
+        }
+        break;
+    }
+    case "datasets":
+    {
+        var (train, test) = FashionMnist.Load();
+        Console.WriteLine($"Fashion-MNIST ({train.Source}): train {train.Count}, test {test.Count}, {train.Height}x{train.Width}, classes: {string.Join(", ", train.ClassNames)}");
+        Console.WriteLine(train.ClassBalance());
+        var spam = SpamAssassin.Load();
+        Console.WriteLine($"SpamAssassin ({spam.Source}): {spam.Count} emails, classes: {string.Join(", ", spam.ClassNames)}");
+        Console.WriteLine(spam.ClassBalance());
+        var (tr, va) = spam.Split(0.2, stratified: true, seed: 42);
+        Console.WriteLine($"stratified split 80/20: train {tr.Count} [{string.Join(", ", tr.ClassBalance().Counts)}], val {va.Count} [{string.Join(", ", va.ClassBalance().Counts)}]");
+        var sample = spam[spam.Count - 1].Text;
+        Console.WriteLine($"last email ({spam.Describe(spam.Count - 1)}):\n{sample[..Math.Min(300, sample.Length)]}");
+        break;
+    }
+    case "loader":
+    {
+        EnsureImages();
+        var workers = int.Parse(Opt("--workers", Environment.ProcessorCount.ToString(inv)), inv);
+        foreach (var set in new[] { "small", "large" })
+        {
+            var files = Directory.GetFiles(Path.Combine(imagesDir, set), "*.jpg");
+            var rep = Enumerable.Range(0, 64).Select(i => ImageSource.FromFile(files[i % files.Length])).ToArray();
+            var ds = new ImageDataset(rep, rep.Select((_, i) => i % 2).ToArray(), ["a", "b"], set);
+            foreach (var (name, tf) in new[] { ("eval", VisionTransforms.Eval(Preprocessing.ImageNet)), ("train", VisionTransforms.Train(Preprocessing.ImageNet)) })
+            {
+                var loader = new DataLoader(ds.Map(tf), batchSize: 32, shuffle: true, workers: workers, prefetch: 4);
+                foreach (var _ in loader) { }
+                var sw = Stopwatch.StartNew();
+                var n = 0;
+                for (var e = 0; e < 3; e++) foreach (var b in loader) n += b.Count;
+                Console.WriteLine($"DataLoader {set} {name}, {workers} workers: {n / sw.Elapsed.TotalSeconds:0.0} img/s");
+            }
+        }
+        if (Directory.Exists(FashionMnist.DebianPath))
+        {
+            var (train, _) = FashionMnist.Load();
+            foreach (var size in new[] { 0, 224 })
+            {
+                using var tl = TensorDataLoader.From(train, batchSize: 64, shuffle: true, resize: size, channels: size > 0 ? 3 : 0,
+                    mean: size > 0 ? Preprocessing.ImageNet.Mean : null, std: size > 0 ? Preprocessing.ImageNet.Std : null);
+                var sw = Stopwatch.StartNew();
+                var n = 0;
+                foreach (var b in tl) { n += b.Count; if (sw.Elapsed.TotalSeconds > 10) break; }
+                Console.WriteLine($"TensorDataLoader Fashion-MNIST batch 64{(size > 0 ? $" resized to 3x{size}x{size}" : " 1x28x28")}: {n / sw.Elapsed.TotalSeconds:0} img/s");
+            }
+        }
+        break;
+    }
+    case "profile":
+    {
+        // Where the time goes in the C# eval pipeline (one thread): decode, resize, crop+normalize.
+        EnsureImages();
+        foreach (var set in new[] { "small", "large" })
+        {
+            var bytes = Directory.GetFiles(Path.Combine(imagesDir, set), "*.jpg").Order(StringComparer.Ordinal).Select(File.ReadAllBytes).ToArray();
+            var rng = new Random(0);
+            var resize = new Resize(256);
+            var crop = new CenterCrop(224);
+            var norm = Normalize.From(Preprocessing.ImageNet);
+            double tDec = 0, tRes = 0, tNorm = 0;
+            var reps = int.Parse(Opt("--repeats", "4"), inv);
+            for (var r = 0; r < reps; r++)
+                foreach (var b in bytes)
+                {
+                    var sw = Stopwatch.StartNew();
+                    var img = ImageDecoder.Decode(ImageSource.FromBytes(b, "x"));
+                    tDec += sw.Elapsed.TotalMilliseconds; sw.Restart();
+                    var rs = resize.Apply(img, rng);
+                    tRes += sw.Elapsed.TotalMilliseconds; sw.Restart();
+                    norm.ToTensor(crop.Apply(rs, rng), 0);
+                    tNorm += sw.Elapsed.TotalMilliseconds;
+                }
+            var n = reps * bytes.Length;
+            Console.WriteLine($"{set}: decode {tDec / n:0.00} ms, resize {tRes / n:0.00} ms, crop+normalize {tNorm / n:0.00} ms per image");
+        }
+        break;
+    }
+    default:
+        Console.Error.WriteLine("usage: ModelZoo.Bench decode|datasets|loader [options]");
+        return 2;
+}
+return 0;
+
