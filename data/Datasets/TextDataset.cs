@@ -149,10 +149,17 @@ public static class TextBatching
     public static DataLoader Loader(IDataset<TextSample> texts, Func<string, int[]> tokenize, int padId, int batchSize = 32, bool shuffle = true,
         int seed = 0, int maxLength = 512, bool bucketByLength = true, int workers = 0)
     {
+        // Text lengths (characters) are computed once, in parallel, the first time an epoch is planned.
+        int[]? lengths = null;
+        int LengthOf(int i)
+        {
+            lengths ??= ParallelEnumerable.Range(0, texts.Count).AsOrdered().Select(j => texts.Get(j, new Random(0)).Text.Length).ToArray();
+            return lengths[i];
+        }
         var options = new DataLoaderOptions
         {
             BatchSize = batchSize, Shuffle = shuffle, Seed = seed, Workers = workers,
-            LengthOf = bucketByLength ? i => texts.Get(i, new Random(0)).Text.Length : null,
+            LengthOf = bucketByLength ? LengthOf : null,
         };
         return new DataLoader(texts.Tokenize(tokenize, maxLength), padId, options);
     }

@@ -134,6 +134,27 @@ public class TransformTests
     }
 
     [Fact]
+    public void RandomResizedCropOnADownscaledDecodeCropsTheSameRegion()
+    {
+        var s = Sample("photo_rocket.jpg");
+        var steps = new IImageTransform[] { new RandomResizedCrop(12, (0.5, 1.0)) };
+        var fast = new VisionPipeline(steps, Normalize.None, downscaleJpeg: true);
+        var exact = new VisionPipeline(steps, Normalize.None, downscaleJpeg: false);
+        for (var seed = 0; seed < 5; seed++)
+        {
+            var a = fast.ApplyImage(s, new Random(seed));
+            var b = exact.ApplyImage(s, new Random(seed));
+            Assert.Equal((12, 12), (a.Width, a.Height));
+            var mean = a.Pixels.Zip(b.Pixels, (x, y) => Math.Abs(x - y)).Average(x => x);
+            Assert.True(mean < 6, $"seed {seed}: mean abs difference {mean}");
+        }
+        // A wrong region (e.g. unscaled coordinates) would differ a lot: compare with another seed's crop.
+        var other = exact.ApplyImage(s, new Random(99));
+        var first = fast.ApplyImage(s, new Random(0));
+        Assert.True(first.Pixels.Zip(other.Pixels, (x, y) => Math.Abs(x - y)).Average(x => x) > 6);
+    }
+
+    [Fact]
     public void CorruptImagesThrowNamingTheFile()
     {
         foreach (var f in new[] { "corrupt_truncated.jpg", "corrupt_garbage.jpg" })
