@@ -32,7 +32,7 @@ public sealed record ReportImage(int Width, int Height, byte[] Rgb);
 /// <param name="Actual">True class name.</param>
 /// <param name="Predicted">Predicted class name.</param>
 /// <param name="Loss">Its loss.</param>
-/// <param name="Probability">Predicted probability of the true class.</param>
+/// <param name="Probability">Probability the model gave its (wrong) prediction.</param>
 /// <param name="Image">Thumbnail for vision items.</param>
 /// <param name="Text">Snippet for text items.</param>
 public sealed record TopLoss(string Source, string Actual, string Predicted, double Loss, double Probability, ReportImage? Image = null, string? Text = null);
@@ -122,7 +122,7 @@ public static class RunReport
             }
             if (ev.TopLosses.Count > 0)
             {
-                md.AppendLine("\n| top loss | actual | predicted | p(actual) | source |\n| ---: | --- | --- | ---: | --- |");
+                md.AppendLine("\n| top loss | actual | predicted | p(predicted) | source |\n| ---: | --- | --- | ---: | --- |");
                 foreach (var t in ev.TopLosses)
                     md.AppendLine(Inv, $"| {t.Loss:0.000} | {t.Actual} | {t.Predicted} | {t.Probability:0.000} | {EscapeCell(t.Text is null ? t.Source : $"{t.Source}: {Snippet(t.Text)}")} |");
             }
@@ -207,39 +207,71 @@ public static class RunReport
 
     private static string PlotConfusion(string folder, EvaluationSummary ev)
     {
+        // Drawn cell by cell with SkiaSharp so rows (actual) and columns (predicted) cannot be transposed or mirrored.
         int n = ev.ClassNames.Count;
-        var plt = new Plot();
-        var rowNormalised = new double[n, n];
+        int cellSize = n <= 12 ? 56 : Math.Max(14, 700 / n);
+        const int left = 150, top = 60, legend = 90;
+        using var font = new SKFont(SKTypeface.Default, n <= 12 ? 12 : 8);
+        using var titleFont = new SKFont(SKTypeface.Default, 15);
+        string title = $"Confusion matrix ({ev.Split}): rows = actual, columns = predicted; colour = row share, numbers = counts";
+        int bottom = 140, height = top + n * cellSize + bottom;
+        int width = Math.Max(left + n * cellSize + legend, (int)titleFont.MeasureText(title) + 20);
+        var colormap = new ScottPlot.Colormaps.Viridis();
+        using var surface = SKSurface.Create(new SKImageInfo(width, height));
+        var canvas = surface.Canvas;
+        canvas.Clear(SKColors.White);
+        using var ink = new SKPaint { Color = SKColors.Black, IsAntialias = true };
+        using var fill = new SKPaint { IsAntialias = false };
+        canvas.DrawText(title, 10, 24, titleFont, ink);
         for (int a = 0; a < n; a++)
         {
             double total = Enumerable.Range(0, n).Sum(p => (double)ev.Confusion[a, p]);
-            for (int p = 0; p < n; p++) rowNormalised[a, p] = total == 0 ? 0 : ev.Confusion[a, p] / total;
-        }
-        var hm = plt.Add.Heatmap(rowNormalised);
-        hm.Colormap = new ScottPlot.Colormaps.Viridis();
-        hm.FlipVertically = true;
-        if (n <= 30)
-        {
-            for (int a = 0; a < n; a++)
-                for (int p = 0; p < n; p++)
+            for (int p = 0; p < n; p++)
+            {
+                double share = total == 0 ? 0 : ev.Confusion[a, p] / total;
+                var c = colormap.GetColor(share);
+                fill.Color = new SKColor(c.R, c.G, c.B);
+                var rect = SKRect.Create(left + p * cellSize, top + a * cellSize, cellSize, cellSize);
+                canvas.DrawRect(rect, fill);
+                if (n <= 30)
                 {
-                    var t = plt.Add.Text(ev.Confusion[a, p].ToString(Inv), p, n - 1 - a);
-                    t.LabelFontSize = n <= 12 ? 11 : 7;
-                    t.LabelFontColor = rowNormalised[a, p] > 0.5 ? Colors.Black : Colors.White;
-                    t.LabelAlignment = Alignment.MiddleCenter;
+                    using var text = new SKPaint { Color = share > 0.5 ? SKColors.Black : SKColors.White, IsAntialias = true };
+                    string label = ev.Confusion[a, p].ToString(Inv);
+                    float w = font.MeasureText(label);
+                    canvas.DrawText(label, rect.MidX - w / 2, rect.MidY + font.Size / 3, font, text);
                 }
+            }
+            string name = ev.ClassNames[a];
+            canvas.DrawText(name, left - 8 - font.MeasureText(name), top + a * cellSize + cellSize / 2f + font.Size / 3, font, ink);
         }
-        var positions = Enumerable.Range(0, n).Select(i => (double)i).ToArray();
-        plt.Axes.Bottom.SetTicks(positions, ev.ClassNames.ToArray());
-        plt.Axes.Bottom.TickLabelStyle.Rotation = 45;
-        plt.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleLeft;
-        plt.Axes.Left.SetTicks(positions, ev.ClassNames.Reverse().ToArray());
-        plt.Add.ColorBar(hm);
-        plt.Title($"Confusion matrix ({ev.Split}, row-normalised; numbers are counts)");
-        plt.XLabel("predicted");
-        plt.YLabel("actual");
-        int side = Math.Max(600, 60 * n + 250);
-        return Save(plt, folder, $"confusion-{ev.Split}.png", side + 150, side);
+        for (int p = 0; p < n; p++)
+        {
+            canvas.Save();
+            canvas.Translate(left + p * cellSize + cellSize / 2f, top + n * cellSize + 8);
+            canvas.RotateDegrees(45);
+            canvas.DrawText(ev.ClassNames[p], 0, font.Size / 3, font, ink);
+            canvas.Restore();
+        }
+        canvas.DrawText("predicted →", left + n * cellSize / 2f - 30, height - 12, font, ink);
+        for (int i = 0; i <= 100; i++)
+        {
+            var c = colormap.GetColor(i / 100.0);
+            fill.Color = new SKColor(c.R, c.G, c.B);
+            canvas.DrawRect(SKRect.Create(left + n * cellSize + 20, top + (100 - i) * n * cellSize / 101f, 18, n * cellSize / 101f + 1), fill);
+        }
+        canvas.DrawText("100%", left + n * cellSize + 42, top + font.Size, font, ink);
+        canvas.DrawText("0%", left + n * cellSize + 42, top + n * cellSize, font, ink);
+        var file = $"confusion-{ev.Split}.png";
+        SavePng(surface, Path.Combine(folder, file));
+        return file;
+    }
+
+    private static void SavePng(SKSurface surface, string path)
+    {
+        using var snapshot = surface.Snapshot();
+        using var data = snapshot.Encode(SKEncodedImageFormat.Png, 100);
+        using var stream = File.Create(path);
+        data.SaveTo(stream);
     }
 
     private static string TopLossGrid(string folder, EvaluationSummary ev)
@@ -270,10 +302,7 @@ public static class RunReport
             canvas.DrawText(string.Create(Inv, $"loss {items[i].Loss:0.00}  p={items[i].Probability:0.00}"), i % cols * cell + 6, ty + 14, font, paint);
         }
         var file = $"top-losses-{ev.Split}.png";
-        using var snapshot = surface.Snapshot();
-        using var data = snapshot.Encode(SKEncodedImageFormat.Png, 100);
-        using var stream = File.Create(Path.Combine(folder, file));
-        data.SaveTo(stream);
+        SavePng(surface, Path.Combine(folder, file));
         return file;
     }
 
