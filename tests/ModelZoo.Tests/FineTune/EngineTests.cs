@@ -299,3 +299,40 @@ public class CallbackTests
         }
     }
 }
+
+public class ProgressTests
+{
+    [Fact]
+    public void ProgressBarModeTrainsWithoutHangingAndPrintsEpochLines()
+    {
+        var d = MemoryData.Synthetic(32, 16, 4);
+        var output = new StringWriter();
+        var l = new Learner(new TinyCnn(4), _ => d.Sequential(8), d.Sequential(16), metrics: [Metric.Accuracy()],
+            options: new LearnerOptions { Device = CPU, Output = output, ProgressBar = true });
+        var fit = Task.Run(() => l.Fit(2));
+        Assert.True(fit.Wait(TimeSpan.FromSeconds(120)), "fit with a progress bar did not finish");
+        Assert.Equal(2, l.History.Count);
+        Assert.Equal(2, output.ToString().Split('\n').Count(s => s.StartsWith("epoch ", StringComparison.Ordinal)));
+    }
+}
+
+public class FineTuneCacheTests
+{
+    [Fact]
+    public void FineTuneWithAutoCacheTrainsTheHeadOnCachedFeaturesThenEverything()
+    {
+        var d = MemoryData.Synthetic(64, 16, 4);
+        manual_seed(2);
+        var model = new TinyCnn(4);
+        var init = Weights.Snapshot(model);
+        var output = new StringWriter();
+        var l = new Learner(model, d.Shuffled(16, 1), d.Sequential(32), metrics: [Metric.Accuracy()],
+            options: new LearnerOptions { Device = CPU, Output = output, ProgressBar = false });
+        l.FineTune(1, freezeEpochs: 1, baseLr: 1e-2, featureCache: FeatureCacheMode.Auto);
+        Assert.Contains("Feature cache: 64 items × 16 features", output.ToString());
+        Assert.Equal(2, l.History.Count);
+        var after = Weights.Snapshot(model);
+        Assert.True(Weights.MaxAbsDiff(init, after, k => k.StartsWith("conv1.", StringComparison.Ordinal)) > 0); // phase 2 trained the backbone
+        Assert.All(model.parameters(), p => Assert.True(p.requires_grad));
+    }
+}
