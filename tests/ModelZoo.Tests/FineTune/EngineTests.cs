@@ -303,14 +303,13 @@ public class CallbackTests
 public class ProgressTests
 {
     [Fact]
-    public void ProgressBarModeTrainsWithoutHangingAndPrintsEpochLines()
+    public async Task ProgressBarModeTrainsWithoutHangingAndPrintsEpochLines()
     {
         var d = MemoryData.Synthetic(32, 16, 4);
         var output = new StringWriter();
         var l = new Learner(new TinyCnn(4), _ => d.Sequential(8), d.Sequential(16), metrics: [Metric.Accuracy()],
             options: new LearnerOptions { Device = CPU, Output = output, ProgressBar = true });
-        var fit = Task.Run(() => l.Fit(2));
-        Assert.True(fit.Wait(TimeSpan.FromSeconds(120)), "fit with a progress bar did not finish");
+        await Task.Run(() => l.Fit(2)).WaitAsync(TimeSpan.FromSeconds(120));
         Assert.Equal(2, l.History.Count);
         Assert.Equal(2, output.ToString().Split('\n').Count(s => s.StartsWith("epoch ", StringComparison.Ordinal)));
     }
