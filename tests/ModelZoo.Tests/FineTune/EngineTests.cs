@@ -5,6 +5,7 @@ using static TorchSharp.torch;
 
 namespace ModelZoo.Tests.FineTune;
 
+[Collection(TorchGlobalRng.Name)]
 public class ScheduleTests
 {
     // torch 1.13: OneCycleLR(SGD(momentum=0.9), max_lr=1.0, total_steps=10), lr and momentum before each step.
@@ -67,6 +68,7 @@ public class ScheduleTests
     }
 }
 
+[Collection(TorchGlobalRng.Name)]
 public class OptimizerGroupTests
 {
     [Fact]
@@ -122,6 +124,7 @@ public class OptimizerGroupTests
     }
 }
 
+[Collection(TorchGlobalRng.Name)]
 public class MetricTests
 {
     private static Evaluation Example()
@@ -173,6 +176,7 @@ public class MetricTests
     }
 }
 
+[Collection(TorchGlobalRng.Name)]
 public class CallbackTests
 {
     private sealed class Recorder(string name, int order, List<string> log, Action<Learner, string>? act = null) : Callback
@@ -300,6 +304,7 @@ public class CallbackTests
     }
 }
 
+[Collection(TorchGlobalRng.Name)]
 public class ProgressTests
 {
     [Fact]
@@ -315,6 +320,7 @@ public class ProgressTests
     }
 }
 
+[Collection(TorchGlobalRng.Name)]
 public class FineTuneCacheTests
 {
     [Fact]
