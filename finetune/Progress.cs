@@ -78,6 +78,8 @@ public sealed class ProgressReporter : Callback
         string title = $"epoch {learner.Epoch + 1}/{learner.Epochs}";
         _thread = new Thread(() =>
         {
+            try
+            {
             AnsiConsole.Progress().AutoClear(false).HideCompleted(false)
                 .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
                 .Start(ctx =>
@@ -88,6 +90,14 @@ public sealed class ProgressReporter : Callback
                     _task.Value = _task.MaxValue;
                     ctx.Refresh();
                 });
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // A console that cannot render a live display must not break training: fall back to epoch lines.
+                _task = null;
+                _ready.Set();
+                Console.Error.WriteLine($"Progress bar disabled: {e.Message}");
+            }
         }) { IsBackground = true, Name = "training-progress" };
         _thread.Start();
         _ready.Wait(TimeSpan.FromSeconds(5));

@@ -5,6 +5,7 @@ using static TorchSharp.torch;
 
 namespace ModelZoo.Tests.FineTune;
 
+[Collection(TorchGlobalRng.Name)]
 public class ScheduleTests
 {
     // torch 1.13: OneCycleLR(SGD(momentum=0.9), max_lr=1.0, total_steps=10), lr and momentum before each step.
@@ -67,6 +68,7 @@ public class ScheduleTests
     }
 }
 
+[Collection(TorchGlobalRng.Name)]
 public class OptimizerGroupTests
 {
     [Fact]
@@ -122,6 +124,7 @@ public class OptimizerGroupTests
     }
 }
 
+[Collection(TorchGlobalRng.Name)]
 public class MetricTests
 {
     private static Evaluation Example()
@@ -173,6 +176,7 @@ public class MetricTests
     }
 }
 
+[Collection(TorchGlobalRng.Name)]
 public class CallbackTests
 {
     private sealed class Recorder(string name, int order, List<string> log, Action<Learner, string>? act = null) : Callback
@@ -297,5 +301,43 @@ public class CallbackTests
         {
             Directory.Delete(dir, true);
         }
+    }
+}
+
+[Collection(TorchGlobalRng.Name)]
+public class ProgressTests
+{
+    [Fact]
+    public async Task ProgressBarModeTrainsWithoutHangingAndPrintsEpochLines()
+    {
+        var d = MemoryData.Synthetic(32, 16, 4);
+        var output = new StringWriter();
+        var l = new Learner(new TinyCnn(4), _ => d.Sequential(8), d.Sequential(16), metrics: [Metric.Accuracy()],
+            options: new LearnerOptions { Device = CPU, Output = output, ProgressBar = true });
+        await Task.Run(() => l.Fit(2)).WaitAsync(TimeSpan.FromSeconds(120));
+        Assert.Equal(2, l.History.Count);
+        Assert.Equal(2, output.ToString().Split('\n').Count(s => s.StartsWith("epoch ", StringComparison.Ordinal)));
+    }
+}
+
+[Collection(TorchGlobalRng.Name)]
+public class FineTuneCacheTests
+{
+    [Fact]
+    public void FineTuneWithAutoCacheTrainsTheHeadOnCachedFeaturesThenEverything()
+    {
+        var d = MemoryData.Synthetic(64, 16, 4);
+        manual_seed(2);
+        var model = new TinyCnn(4);
+        var init = Weights.Snapshot(model);
+        var output = new StringWriter();
+        var l = new Learner(model, d.Shuffled(16, 1), d.Sequential(32), metrics: [Metric.Accuracy()],
+            options: new LearnerOptions { Device = CPU, Output = output, ProgressBar = false });
+        l.FineTune(1, freezeEpochs: 1, baseLr: 1e-2, featureCache: FeatureCacheMode.Auto);
+        Assert.Contains("Feature cache: 64 items × 16 features", output.ToString());
+        Assert.Equal(2, l.History.Count);
+        var after = Weights.Snapshot(model);
+        Assert.True(Weights.MaxAbsDiff(init, after, k => k.StartsWith("conv1.", StringComparison.Ordinal)) > 0); // phase 2 trained the backbone
+        Assert.All(model.parameters(), p => Assert.True(p.requires_grad));
     }
 }

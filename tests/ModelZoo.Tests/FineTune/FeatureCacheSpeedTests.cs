@@ -4,6 +4,7 @@ using static TorchSharp.torch;
 
 namespace ModelZoo.Tests.FineTune;
 
+[Collection(TorchGlobalRng.Name)]
 public class FeatureCacheSpeedTests
 {
     /// <summary>

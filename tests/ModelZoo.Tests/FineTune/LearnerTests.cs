@@ -5,6 +5,7 @@ using static TorchSharp.torch;
 
 namespace ModelZoo.Tests.FineTune;
 
+[Collection(TorchGlobalRng.Name)]
 public sealed class LearnerTests : IDisposable
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "zoo-ft-" + Guid.NewGuid().ToString("N"));

@@ -141,3 +141,13 @@ internal static class Weights
     public static double MaxAbsDiff(Dictionary<string, float[]> a, Dictionary<string, float[]> b, Func<string, bool>? keys = null) =>
         a.Keys.Where(k => keys?.Invoke(k) ?? true).Max(k => a[k].Zip(b[k], (x, y) => (double)Math.Abs(x - y)).DefaultIfEmpty(0).Max());
 }
+
+/// <summary>
+/// Tests that depend on torch's process-global RNG (seeded initialisation, dropout, exact resume, RNG restore) must not
+/// run beside other tests that draw from it, so they share this non-parallel collection.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class TorchGlobalRng
+{
+    public const string Name = "torch global RNG";
+}
