@@ -133,12 +133,27 @@ public sealed partial class ResNet : IOnnxImportable
         if (autoPad is not ("NOTSET" or ""))
             throw w.Error($"{where}: auto_pad {autoPad} is not supported; export with explicit pads.");
         CheckPads(w, u.Conv.Name, u.Pads, pad, stride);
-        if (u.BatchNorm is null) throw w.Error($"{where}: no BatchNormalization follows the convolution.");
-        if (relu != (u.Relu is not null)) throw w.Error($"{where}: {(relu ? "expected" : "did not expect")} a Relu after the BatchNormalization.");
+        if (relu != (u.Relu is not null)) throw w.Error($"{where}: {(relu ? "expected" : "did not expect")} a Relu after it.");
+        w.Set($"{conv}.weight", u.Weight);
+        if (u.BatchNorm is null)
+        {
+            // Exporters in eval mode (torch.onnx's eval peephole, onnx optimizers) fold BatchNorm into the conv as a
+            // bias. Represent that exactly: BN with weight 1, bias = conv bias, mean 0, var 1 − ε, so BN(x) = x + b.
+            if (u.Bias is null) throw w.Error($"{where}: neither a BatchNormalization nor a bias follows the convolution.");
+            int c = checked((int)u.Weight.Dims[0]);
+            using var ones = TorchSharp.torch.ones(c);
+            using var zeros = TorchSharp.torch.zeros(c);
+            using var var = TorchSharp.torch.full(c, 1.0 - 1e-5);
+            w.Set($"{bn}.weight", ones, "folded BatchNorm (1)");
+            w.Set($"{bn}.bias", u.Bias);
+            w.Set($"{bn}.running_mean", zeros, "folded BatchNorm (0)");
+            w.Set($"{bn}.running_var", var, "folded BatchNorm (1 − ε)");
+            w.Note("BatchNorm was folded into the convolutions by the exporter: the model's BatchNorms are set to identity plus the conv bias (exact in eval mode; their statistics restart from there when fine-tuned)");
+            return;
+        }
         if (Math.Abs(u.BatchNorm.Epsilon - 1e-5f) > 1e-7f)
             throw w.Error($"{where}: BatchNormalization epsilon {u.BatchNorm.Epsilon} differs from the model's 1e-5.");
-        w.Set($"{conv}.weight", u.Weight);
-        if (u.Bias is not null) throw w.Error($"{where}: the convolution has a bias; ResNet convolutions have none.");
+        if (u.Bias is not null) throw w.Error($"{where}: the convolution has a bias before its BatchNormalization; ResNet convolutions have none.");
         w.Set($"{bn}.weight", u.BatchNorm.Scale);
         w.Set($"{bn}.bias", u.BatchNorm.Bias);
         w.Set($"{bn}.running_mean", u.BatchNorm.Mean);
