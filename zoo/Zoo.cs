@@ -50,13 +50,13 @@ public static partial class Zoo
     /// <exception cref="Onnx.OnnxImportException">An ONNX graph does not match the architecture.</exception>
     public static ZooModel Load(string name, string? weights = null, ModelOptions? options = null, bool strict = true, bool? skipHead = null,
         bool? offline = null, IProgress<DownloadProgress>? progress = null) =>
-        Load(name, weights, options, new WeightStore(offline: offline), strict, skipHead, progress);
+        LoadWithStore(name, weights, options, new WeightStore(offline: offline), strict, skipHead, progress);
 
     /// <summary>
     /// <see cref="Load(string, string?, ModelOptions?, bool, bool?, bool?, IProgress{DownloadProgress}?)"/> with a
-    /// given <see cref="WeightStore"/> (cache folder, offline mode, HTTP client).
+    /// given <see cref="WeightStore"/> (cache folder, offline mode, HTTP client); tests use it.
     /// </summary>
-    public static ZooModel Load(string name, string? weights, ModelOptions? options, WeightStore store, bool strict = true, bool? skipHead = null,
+    internal static ZooModel LoadWithStore(string name, string? weights, ModelOptions? options, WeightStore store, bool strict = true, bool? skipHead = null,
         IProgress<DownloadProgress>? progress = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);

@@ -62,7 +62,7 @@ public sealed class PythonRoundTripTests : IDisposable
         string json = PythonTorch.Run($$"""
             import json, torch
             sd = torch.load({{Q(path)}})
-            print(json.dumps({k: [str(v.dtype), list(v.shape), v.reshape(-1).double().tolist()] for k, v in sd.items()}))
+            print(json.dumps({k: [str(v.dtype), list(v.shape), v.reshape(-1).double().tolist()] for k, v in sd.items()}, separators=(",", ":")))
             """);
         using var doc = JsonDocument.Parse(json);
         var r = doc.RootElement;

@@ -97,7 +97,7 @@ public class ResNetParityTests(ITestOutputHelper output)
             if (rel > worst) (worst, worstName) = (rel, key);
         }
         output.WriteLine($"{name}: gradient sum/norm worst relative diff {worst:g3} ({worstName})");
-        Assert.True(worst <= 1e-8, $"{name}: gradient of {worstName} differs by {worst:g3} (relative to its norm)");
+        Assert.True(worst <= 1e-6, $"{name}: gradient of {worstName} differs by {worst:g3} (relative to its norm)");
         opt.step();
         double lossDiff = Math.Abs(loss.item<double>() - root.GetProperty("train_loss").GetDouble());
         output.WriteLine($"{name}: train loss diff {lossDiff:g3}");

@@ -159,7 +159,7 @@ public sealed class LoadStateDictTests : IDisposable
         // A tag whose file is neither cached nor downloadable (offline, empty cache): the error names tag, file and URL.
         var emptyCache = Path.Combine(Path.GetTempPath(), "zoo-empty-" + Guid.NewGuid().ToString("N"));
         var e = Assert.Throws<global::ModelZoo.Weights.Store.WeightNotAvailableException>(() =>
-            global::ModelZoo.Zoo.Load("resnet18", "imagenet1k_v1", null, new global::ModelZoo.Weights.Store.WeightStore(emptyCache, offline: true)));
+            global::ModelZoo.Zoo.LoadWithStore("resnet18", "imagenet1k_v1", null, new global::ModelZoo.Weights.Store.WeightStore(emptyCache, offline: true)));
         Assert.Contains("resnet18:imagenet1k_v1", e.Message, StringComparison.Ordinal);
         Assert.Contains("resnet18-f37072fd.pth", e.Message, StringComparison.Ordinal);
     }

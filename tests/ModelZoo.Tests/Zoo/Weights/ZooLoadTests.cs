@@ -19,7 +19,7 @@ public sealed class ZooLoadTests : IDisposable
     [Fact]
     public void Resnet18_cntk_loads_offline_from_the_nuget_package_with_an_empty_cache()
     {
-        var model = ModelZoo.Zoo.Load("resnet18-cntk", null, null, Offline());
+        var model = ModelZoo.Zoo.LoadWithStore("resnet18-cntk", null, null, Offline());
         Assert.Equal("imagenet1k_cntk", model.LoadedWeights!.Tag);
         Assert.Equal(0, model.NumClasses);
         Assert.Equal(ChannelOrder.Bgr, model.Preprocessing.ChannelOrder);
@@ -35,7 +35,7 @@ public sealed class ZooLoadTests : IDisposable
     [Fact]
     public void Name_colon_tag_and_a_new_head_size()
     {
-        var model = ModelZoo.Zoo.Load("resnet18-cntk:imagenet1k_cntk", null, new ModelOptions(NumClasses: 10), Offline());
+        var model = ModelZoo.Zoo.LoadWithStore("resnet18-cntk:imagenet1k_cntk", null, new ModelOptions(NumClasses: 10), Offline());
         Assert.Equal(10, model.NumClasses);
         using var x = torch.zeros(2, 3, 64, 64);
         model.eval();
@@ -46,7 +46,7 @@ public sealed class ZooLoadTests : IDisposable
     [Fact]
     public void A_local_onnx_file_is_imported_onto_the_family()
     {
-        var model = ModelZoo.Zoo.Load("resnet18-cntk", CntkOnnx, null, Offline());
+        var model = ModelZoo.Zoo.LoadWithStore("resnet18-cntk", CntkOnnx, null, Offline());
         Assert.Equal("file", model.LoadedWeights!.Tag);
         Assert.Equal(0, model.NumClasses);
     }
@@ -54,7 +54,7 @@ public sealed class ZooLoadTests : IDisposable
     [Fact]
     public void An_onnx_graph_of_another_architecture_is_reported_clearly()
     {
-        var e = Assert.Throws<OnnxImportException>(() => ModelZoo.Zoo.Load("resnet18", CntkOnnx, null, Offline()));
+        var e = Assert.Throws<OnnxImportException>(() => ModelZoo.Zoo.LoadWithStore("resnet18", CntkOnnx, null, Offline()));
         Assert.Contains("22 convolutions", e.Message);
         Assert.Contains("needs 20", e.Message);
         Assert.Contains("resnet18-cntk", e.Message);
@@ -63,19 +63,19 @@ public sealed class ZooLoadTests : IDisposable
     [Fact]
     public void Torchvision_tags_offline_with_empty_cache_say_what_to_download_and_where()
     {
-        var e = Assert.Throws<WeightNotAvailableException>(() => ModelZoo.Zoo.Load("resnet18", null, null, Offline()));
+        var e = Assert.Throws<WeightNotAvailableException>(() => ModelZoo.Zoo.LoadWithStore("resnet18", null, null, Offline()));
         Assert.Contains("https://download.pytorch.org/models/resnet18-f37072fd.pth", e.Message);
         Assert.Contains(Path.Combine(_root, "weights", "resnet18", "resnet18-f37072fd.pth"), e.Message);
-        var url = Assert.Throws<WeightNotAvailableException>(() => ModelZoo.Zoo.Load("resnet18", "https://example.invalid/x/resnet18-f37072fd.pth", null, Offline()));
+        var url = Assert.Throws<WeightNotAvailableException>(() => ModelZoo.Zoo.LoadWithStore("resnet18", "https://example.invalid/x/resnet18-f37072fd.pth", null, Offline()));
         Assert.Contains(Path.Combine(_root, "weights", "_url", "resnet18-f37072fd.pth"), url.Message);
     }
 
     [Fact]
     public void Unknown_tags_and_files_are_named()
     {
-        Assert.Contains("imagenet1k_cntk", Assert.Throws<KeyNotFoundException>(() => ModelZoo.Zoo.Load("resnet18-cntk", "nope", null, Offline())).Message);
+        Assert.Contains("imagenet1k_cntk", Assert.Throws<KeyNotFoundException>(() => ModelZoo.Zoo.LoadWithStore("resnet18-cntk", "nope", null, Offline())).Message);
         var missing = Path.Combine(_root, "missing.onnx");
-        Assert.Contains(missing, Assert.Throws<FileNotFoundException>(() => ModelZoo.Zoo.Load("resnet18-cntk", missing, null, Offline())).Message);
+        Assert.Contains(missing, Assert.Throws<FileNotFoundException>(() => ModelZoo.Zoo.LoadWithStore("resnet18-cntk", missing, null, Offline())).Message);
     }
 
     [Fact]
