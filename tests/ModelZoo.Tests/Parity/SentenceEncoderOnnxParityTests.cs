@@ -99,7 +99,7 @@ public class SentenceEncoderOnnxParityTests(ITestOutputHelper output)
         try
         {
             var store = new ModelZoo.Weights.Store.WeightStore(cacheRoot: cache, offline: true);
-            using var loaded = ModelZoo.Zoo.Load("all-minilm-l6-v2", null, null, store);
+            using var loaded = ModelZoo.Zoo.LoadWithStore("all-minilm-l6-v2", null, null, store);
             Assert.Equal("minilm-l6-v2-onnx", loaded.LoadedWeights?.Tag);
             Assert.Empty(loaded.LastLoadReport!.Missing);   // MiniLM's export includes the pooler: every parameter is loaded
             Assert.Equal(loaded.CountParameters(), loaded.LastLoadReport.Loaded.Sum(k => loaded.state_dict()[k].numel()));

@@ -265,6 +265,7 @@ public class BertModel : TextEncoder, ModelZoo.Onnx.IOnnxImportable
         TextBlocks.Init(this, config.InitializerRange);
         TextBlocks.ZeroRow(this, "embeddings.word_embeddings", config.PadTokenId);
         if (config.PositionsFromPadding) TextBlocks.ZeroRow(this, "embeddings.position_embeddings", config.PadTokenId);
+        Pooling = config.Pooling;   // freezes a pooler that this pooling does not use
     }
 
     /// <summary>The configuration this encoder was built from.</summary>

@@ -159,8 +159,23 @@ public abstract class TextEncoder : ZooModel
     /// <summary>Number of transformer layers.</summary>
     public int NumLayers { get; }
 
-    /// <summary>How sequences are pooled for the sequence head and for <see cref="ZooModel.ForwardHead"/> with <c>preLogits</c>.</summary>
-    public TextPooling Pooling { get; set; }
+    /// <summary>
+    /// How sequences are pooled for the sequence head and for <see cref="ZooModel.ForwardHead"/> with <c>preLogits</c>.
+    /// A pooler kept only so Hub files load strictly (sentence-transformers models pool by mean or CLS) does not run,
+    /// so its parameters are frozen while the pooling is not <see cref="TextPooling.Pooler"/>.
+    /// </summary>
+    public TextPooling Pooling
+    {
+        get => _pooling;
+        set
+        {
+            _pooling = value;
+            if (HasChild("pooler"))
+                foreach (var p in GetChild("pooler").parameters()) p.requires_grad = value == TextPooling.Pooler;
+        }
+    }
+
+    private TextPooling _pooling;
 
     /// <summary>Whether the classifier predicts per sequence or per token.</summary>
     public TextHeadKind HeadKind { get; private set; } = TextHeadKind.Sequence;

@@ -326,6 +326,17 @@ public class NlpModelTests
         Assert.DoesNotContain("Forward failed", summary);
     }
 
+    /// <summary>A pooler kept only for strict loading (mean/CLS pooling) is frozen; switching to pooler pooling makes it trainable.</summary>
+    [Fact]
+    public void UnusedPoolerIsFrozen()
+    {
+        using var scope = NewDisposeScope();
+        var mini = new BertModel(TinyBert with { Pooling = TextPooling.Mean }, new ModelOptions(NumClasses: 0));
+        Assert.All(mini.named_parameters(), p => Assert.Equal(!p.name.StartsWith("pooler."), p.parameter.requires_grad));
+        mini.Pooling = TextPooling.Pooler;
+        Assert.All(mini.parameters(), p => Assert.True(p.requires_grad));
+    }
+
     /// <summary>Wrong inputs fail with a message that says what to do.</summary>
     [Fact]
     public void FloatInputIsRejectedWithAHint()
