@@ -13,6 +13,12 @@ public static class CatalogRegistrations
     {
         var catalog = new ModelCatalog();
         ResNetFamily.Register(catalog);
+        MobileNetV2Family.Register(catalog);
+        MobileNetV3Family.Register(catalog);
+        EfficientNetFamily.Register(catalog);
+        ConvNeXtFamily.Register(catalog);
+        RegNetFamily.Register(catalog);
+        DenseNetFamily.Register(catalog);
         return catalog;
     }
 }
