@@ -19,6 +19,8 @@ public static class CatalogRegistrations
         ConvNeXtFamily.Register(catalog);
         RegNetFamily.Register(catalog);
         DenseNetFamily.Register(catalog);
+        VisionTransformerFamily.Register(catalog);
+        SwinTransformerFamily.Register(catalog);
         return catalog;
     }
 }
