@@ -21,6 +21,11 @@ public static class CatalogRegistrations
         DenseNetFamily.Register(catalog);
         VisionTransformerFamily.Register(catalog);
         SwinTransformerFamily.Register(catalog);
+        VGGFamily.Register(catalog);
+        SqueezeNetFamily.Register(catalog);
+        ShuffleNetV2Family.Register(catalog);
+        MNASNetFamily.Register(catalog);
+        GoogLeNetFamily.Register(catalog);
         return catalog;
     }
 }

@@ -23,6 +23,10 @@ public class VisionCatalogTests
         { "vit_b_32", "heads.head" },
         { "swin_t", "head" },
         { "swin_v2_t", "head" },
+        { "vgg11_bn", "classifier.6" },
+        { "squeezenet1_1", "classifier.1" },
+        { "shufflenet_v2_x0_5", "fc" },
+        { "mnasnet0_5", "classifier.1" },
     };
 
     private static ZooModel Create(string name, int numClasses = 1000, int inChans = 3) =>
