@@ -26,6 +26,7 @@ public static class CatalogRegistrations
         ShuffleNetV2Family.Register(catalog);
         MNASNetFamily.Register(catalog);
         GoogLeNetFamily.Register(catalog);
+        InceptionV3Family.Register(catalog);
         return catalog;
     }
 }

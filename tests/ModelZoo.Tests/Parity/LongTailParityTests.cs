@@ -1,6 +1,6 @@
 namespace ModelZoo.Tests.Parity;
 
-/// <summary>VGG, SqueezeNet, ShuffleNetV2 and MNASNet against torchvision 0.14; one or two per family run in CI, the rest are Heavy.</summary>
+/// <summary>VGG, SqueezeNet, ShuffleNetV2, MNASNet, GoogLeNet and Inception v3 against torchvision 0.14; one or two per family run in CI, the rest are Heavy.</summary>
 public class LongTailParityTests
 {
     [Theory]
@@ -10,6 +10,8 @@ public class LongTailParityTests
     [InlineData("mnasnet1_0")]
     [InlineData("mnasnet0_5")]
     [InlineData("vgg11")]
+    [InlineData("googlenet")]
+    [InlineData("inception_v3")]
     public void MatchesTorchvision(string model) => VisionParity.Check(model);
 
     [Theory]

@@ -27,6 +27,7 @@ public class VisionCatalogTests
         { "squeezenet1_1", "classifier.1" },
         { "shufflenet_v2_x0_5", "fc" },
         { "mnasnet0_5", "classifier.1" },
+        { "googlenet", "fc" },
     };
 
     private static ZooModel Create(string name, int numClasses = 1000, int inChans = 3) =>
@@ -85,6 +86,20 @@ public class VisionCatalogTests
         Assert.Equal(groups.Select((g, i) => i), groups.Select(g => g.Depth));
         var names = groups.SelectMany(g => g.Parameters.Select(p => p.Name)).ToList();
         Assert.Equal(model.named_parameters().Select(p => p.name).OrderBy(n => n, StringComparer.Ordinal), names.OrderBy(n => n, StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public void InceptionV3TakesOtherChannelCountsAndRejectsTooSmallInputs()
+    {
+        using var scope = NewDisposeScope();
+        var model = Create("inception_v3", 6, 1);
+        model.eval();
+        using var noGrad = no_grad();
+        Assert.Equal(new long[] { 1, 6 }, model.call(rand(1, 1, 80, 80)).shape);
+        var e = Assert.Throws<ArgumentException>(() => model.call(rand(1, 1, 64, 64)));
+        Assert.Contains("InceptionV3.cs", e.Message, StringComparison.Ordinal);
+        model.ReplaceHead(0);
+        Assert.Equal(new long[] { 1, 2048 }, model.call(rand(1, 1, 80, 80)).shape);
     }
 
     [Fact]

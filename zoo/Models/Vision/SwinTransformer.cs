@@ -98,9 +98,11 @@ public sealed class ShiftedWindowAttention : ZooModule
         Tensor? qkvBias = qkvLayer.bias;
         if (_version == 2 && qkvBias is not null)
         {
-            qkvBias = qkvBias.clone();
+            // v2 uses no key bias: torchvision zeroes the middle third of a copy; a 1/0/1 mask does the same, gradients included.
             long len = qkvBias.numel() / 3;
-            qkvBias[TensorIndex.Slice(len, 2 * len)].zero_();
+            var keep = ones_like(qkvBias);
+            keep[TensorIndex.Slice(len, 2 * len)].fill_(0);
+            qkvBias = qkvBias * keep;
         }
         var qkv = nn.functional.linear(x, qkvLayer.weight, qkvBias).reshape(x.shape[0], x.shape[1], 3, _heads, c / _heads).permute(2, 0, 3, 1, 4);
         var (q, k, v) = (qkv[0], qkv[1], qkv[2]);
