@@ -100,6 +100,9 @@ public sealed class ViTEncoder : ZooModule
         Add("ln", nn.LayerNorm([c.HiddenDim], eps: 1e-6));
     }
 
+    /// <summary>Puts <paramref name="pos"/> in place of the position embedding (a checkpoint for another image size).</summary>
+    internal void ReplacePositionEmbedding(TorchSharp.Modules.Parameter pos) => ConditionallyRegisterParameter("pos_embedding", pos);
+
     /// <summary>Patch grid (rows, columns) of the next input; set by the model before each call.</summary>
     internal (long Rows, long Cols) Grid { get; set; }
 
@@ -217,7 +220,7 @@ public sealed class VisionTransformer : ZooModel, ICheckpointAdapter
             {
                 long side = (long)Math.Round(Math.Sqrt(pos.shape[1] - 1));
                 var replacement = new TorchSharp.Modules.Parameter(zeros(pos.shape, mine.dtype, mine.device), mine.requires_grad);
-                encoder.register_parameter("pos_embedding", replacement);
+                encoder.ReplacePositionEmbedding(replacement);
                 Config = Config with { ImageSize = (int)side * Config.PatchSize };
             }
         }
