@@ -219,7 +219,8 @@ public static class InceptionV3Family
     public static void Register(ModelCatalog catalog)
     {
         var config = new InceptionV3Config();
-        TV.Register(catalog, "inception_v3", "inception", config, o => new InceptionV3(config, o), 27_161_264,
+        // torchvision reports 27,161,264 parameters, which includes the auxiliary classifier this model drops.
+        TV.Register(catalog, "inception_v3", "inception", config, o => new InceptionV3(config, o), 23_834_568,
             [TV.Tag("imagenet1k_v1", "inception_v3_google-0cc3c7bd.pth", 77.294, 93.45, 342, 299)], inputSize: 299);
     }
 
