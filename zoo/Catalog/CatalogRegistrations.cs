@@ -14,6 +14,20 @@ public static class CatalogRegistrations
     {
         var catalog = new ModelCatalog();
         ResNetFamily.Register(catalog);
+        MobileNetV2Family.Register(catalog);
+        MobileNetV3Family.Register(catalog);
+        EfficientNetFamily.Register(catalog);
+        ConvNeXtFamily.Register(catalog);
+        RegNetFamily.Register(catalog);
+        DenseNetFamily.Register(catalog);
+        VisionTransformerFamily.Register(catalog);
+        SwinTransformerFamily.Register(catalog);
+        VGGFamily.Register(catalog);
+        SqueezeNetFamily.Register(catalog);
+        ShuffleNetV2Family.Register(catalog);
+        MNASNetFamily.Register(catalog);
+        GoogLeNetFamily.Register(catalog);
+        InceptionV3Family.Register(catalog);
         NlpFamilies.Register(catalog);
         return catalog;
     }
