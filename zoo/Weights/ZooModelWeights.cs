@@ -37,7 +37,10 @@ public abstract partial class ZooModel
         ArgumentNullException.ThrowIfNull(checkpoint);
         source ??= checkpoint is StateDict sd ? sd.Source : "state dict";
         var notes = checkpoint is StateDict s2 ? new List<string>(s2.Notes) : [];
-        var ckpt = RemapCheckpoint(checkpoint);
+        // Families with older official checkpoint layouts (DenseNet, ViT, MNASNet, GoogLeNet, Inception) adapt them first.
+        var ckpt = RemapCheckpoint(this is Models.ICheckpointAdapter adapter
+            ? adapter.AdaptCheckpoint(checkpoint.ToDictionary(kv => kv.Key, kv => kv.Value))
+            : checkpoint);
         var own = state_dict();
         bool IsHead(string key) => key == HeadPath || key.StartsWith(HeadPath + ".", StringComparison.Ordinal);
 
