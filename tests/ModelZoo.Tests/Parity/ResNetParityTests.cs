@@ -24,7 +24,8 @@ public class ResNetParityTests(ITestOutputHelper output)
     public void EveryResNetEntryHasAFixture()
     {
         var covered = DefaultNames.Concat(HeavyNames).ToHashSet();
-        foreach (var e in global::ModelZoo.Zoo.Catalog.Entries.Where(e => e.Family == "resnet"))
+        // resnet18-cntk has no torchvision counterpart: its numerics are checked against ONNX Runtime (ResNetCntkOnnxParityTests).
+        foreach (var e in global::ModelZoo.Zoo.Catalog.Entries.Where(e => e.Family == "resnet" && e.Name != "resnet18-cntk"))
             Assert.Contains(e.Name, covered);
         foreach (var name in DefaultNames)
             Assert.True(File.Exists(FixturePath(name)), $"missing fixture for {name}; run /usr/bin/python3 scripts/fixtures/make_resnet_parity.py {name}");
