@@ -46,7 +46,7 @@ public sealed class ModelSection
     /// <summary>Dropout before the new classifier (0 = none).</summary>
     public double HeadDropout { get; set; }
 
-    /// <summary>Edits applied in order after the head is replaced.</summary>
+    /// <summary>Edits applied in order before the new head is sized and attached (so a head after removed stages fits the remaining width).</summary>
     public List<SurgeryStep> Surgery { get; set; } = [];
 }
 

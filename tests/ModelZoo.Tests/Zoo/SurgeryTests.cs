@@ -155,7 +155,7 @@ public class SurgeryTests
         Assert.Equal(10, m.NumClasses);
         m.ReplaceHead(0);
         Assert.Equal([2, m.NumFeatures], Out(m, x).shape);
-        Assert.Empty(m.state_dict().Keys.Where(k => k.StartsWith("fc.", StringComparison.Ordinal)));
+        Assert.DoesNotContain(m.state_dict().Keys, k => k.StartsWith("fc.", StringComparison.Ordinal));
     }
 
     [Theory]
