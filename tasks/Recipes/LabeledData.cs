@@ -86,9 +86,12 @@ internal abstract class LabeledData : IDisposable
     {
         var mask = new bool[b.Count];
         for (int i = 0; i < mask.Length; i++) mask[i] = rng.Next(2) == 1;
-        using var scope = NewDisposeScope();
-        var m = tensor(mask).view(-1, 1, 1, 1).to(b.Input.device);
-        var flipped = where(m, b.Input.flip(dim), b.Input).MoveToOuterDisposeScope();
+        Tensor flipped;
+        using (NewDisposeScope())
+        {
+            var m = tensor(mask).view(-1, 1, 1, 1).to(b.Input.device);
+            flipped = where(m, b.Input.flip(dim), b.Input).MoveToOuterDisposeScope();
+        }
         return new Batch(flipped, b.Target.clone(), b.Indices) { Mask = b.Mask?.clone() };
     }
 }

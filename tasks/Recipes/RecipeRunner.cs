@@ -207,7 +207,10 @@ public static class RecipeRunner
             }
             default:
             {
-                var mode = t.FeatureCache switch { "on" => FeatureCacheMode.On, "off" => FeatureCacheMode.Off, _ => FeatureCacheMode.Auto };
+                // Decided here rather than by FeatureCacheMode.Auto: the runner knows whether its loader augments.
+                if (t.FeatureCache == "on" && r.Data.Augment.Count > 0)
+                    throw new RecipeException("train.feature_cache is 'on' but data.augment is set: cached features cannot be augmented. Remove data.augment or set train.feature_cache=off.");
+                var mode = t.FeatureCache == "off" || r.Data.Augment.Count > 0 ? FeatureCacheMode.Off : FeatureCacheMode.On;
                 learner.FineTune(t.Epochs, t.FreezeEpochs, baseLr: lr, lrMult: t.LrSpread, pctStart: Math.Max(t.Warmup, 1e-3), featureCache: mode,
                     cacheOptions: new FeatureCacheOptions(BatchSize: batchSize, Seed: r.Seed));
                 return $"fastai fine_tune: {t.FreezeEpochs} frozen epoch(s) at slice({lr:G3}), then {t.Epochs} epoch(s) at slice({lr / 2 / t.LrSpread:G3}, {lr / 2:G3}), one-cycle, {t.Optimizer}";

@@ -203,11 +203,14 @@ public sealed class RecipeRunnerTests(FineTunedRun run) : IClassFixture<FineTune
     public void ExportedPthLoadsStrictlyInPyTorch()
     {
         var file = CheckpointTools.Export(run.Result.BestCheckpoint, "pth", Path.Combine(run.Data.Root, "export", "model.pth"));
-        // Surgery here only removed the stem max-pool (no parameters), so torchvision's resnet18 takes the state dict as is.
-        var output = PythonTorch.Run($"""
-            import torch, torchvision
-            m = torchvision.models.resnet18(num_classes=10)
-            r = m.load_state_dict(torch.load({PythonTorch.Quote(file)}), strict=True)
+        // Surgery here only removed the stem max-pool (no parameters), so torchvision's ResNet class (with the CNTK model's block counts) takes the state dict as is.
+        var output = PythonTorch.Run($$"""
+            import torch
+            from torchvision.models.resnet import ResNet, BasicBlock
+            sd = torch.load({{PythonTorch.Quote(file)}})
+            blocks = [1 + max(int(k.split('.')[1]) for k in sd if k.startswith(f'layer{i}.')) for i in range(1, 5)]
+            m = ResNet(BasicBlock, blocks, num_classes=10)
+            r = m.load_state_dict(sd, strict=True)
             print("ok", len(r.missing_keys), len(r.unexpected_keys))
             """);
         Assert.Contains("ok 0 0", output);
