@@ -46,7 +46,7 @@ public sealed class ModelSection
     /// <summary>Dropout before the new classifier (0 = none).</summary>
     public double HeadDropout { get; set; }
 
-    /// <summary>Edits applied in order after the head is replaced.</summary>
+    /// <summary>Edits applied in order before the new head is sized and attached (so a head after removed stages fits the remaining width).</summary>
     public List<SurgeryStep> Surgery { get; set; } = [];
 }
 
@@ -105,7 +105,7 @@ public sealed class DataSection
     /// <summary>Training augmentations, e.g. <c>hflip</c>, <c>random-resized-crop</c>, <c>trivial-augment</c>.</summary>
     public List<string> Augment { get; set; } = [];
 
-    /// <summary>Mini-batch size (0 = choose from memory).</summary>
+    /// <summary>Mini-batch size (0 = a default by task and size: 128 for images up to 64 px, else 32; 32 for text).</summary>
     public int BatchSize { get; set; }
 
     /// <summary>Loader worker threads (0 = one per core).</summary>

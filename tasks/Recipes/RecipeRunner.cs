@@ -1,0 +1,264 @@
+using System.Diagnostics;
+using System.Globalization;
+using ModelZoo.Data;
+using ModelZoo.FineTune;
+using ModelZoo.Tasks.Reports;
+using ModelZoo.Tasks.Vision;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace ModelZoo.Tasks.Recipes;
+
+/// <summary>What a recipe run produced.</summary>
+/// <param name="RunFolder">The run folder (recipe.yaml, metrics, checkpoints, report).</param>
+/// <param name="BestCheckpoint">Path of <c>best.ckpt</c> (the weights the report evaluates).</param>
+/// <param name="LastCheckpoint">Path of <c>last.ckpt</c> (the weights at the end of training).</param>
+/// <param name="ValidationAccuracy">Accuracy of the best weights on the validation split (NaN without one).</param>
+/// <param name="TestAccuracy">Accuracy on the test set, when there is one.</param>
+/// <param name="Elapsed">Wall time of the run.</param>
+public sealed record RecipeResult(string RunFolder, string BestCheckpoint, string LastCheckpoint, double ValidationAccuracy, double? TestAccuracy, TimeSpan Elapsed);
+
+/// <summary>
+/// Runs a <see cref="Recipe"/>: builds the data source and splits, loads the model with its weights, applies the
+/// surgery and a new head, trains as <c>train.mode</c> says (linear probe, full fine-tune with discriminative rates,
+/// or fastai's freeze-then-unfreeze), and writes the run folder <c>&lt;output&gt;/&lt;date&gt;-&lt;name&gt;/</c> with
+/// <c>recipe.yaml</c>, <c>metrics.jsonl</c>/<c>metrics.csv</c>, <c>best.ckpt</c>/<c>last.ckpt</c> and the report.
+/// </summary>
+public static class RecipeRunner
+{
+    /// <summary>Runs <paramref name="recipe"/>, writing progress to <paramref name="log"/>.</summary>
+    /// <exception cref="RecipeException">The recipe cannot run as written (missing data, wrong source for the model, …); the message says what to change.</exception>
+    public static RecipeResult Run(Recipe recipe, TextWriter log)
+    {
+        var total = Stopwatch.StartNew();
+        var r = recipe;
+        var choice = DeviceSelector.Resolve(r.Device);
+        var device = choice.Device;
+        Learner.SeedEverything(r.Seed);
+        log.WriteLine($"recipe '{r.Name}': {r.Description ?? r.Train.Mode}");
+        log.WriteLine($"device: {choice.Reason}; {torch.get_num_threads()} threads");
+
+        // 1. Model: weights, surgery, head
+        var entry = Zoo.Catalog.Get(r.Model.Name);
+        string task = entry.Task == ModelTask.Nlp ? "nlp" : "vision";
+        var options = new ModelOptions(NumClasses: 0, InChans: r.Model.InChans);
+        ZooModel model;
+        try
+        {
+            model = Zoo.Load(r.Model.Name, r.Model.Weights, options);
+        }
+        catch (Exception e) when (e is KeyNotFoundException or ModelZoo.Weights.Store.WeightNotAvailableException or FileNotFoundException)
+        {
+            throw new RecipeException($"model.weights '{r.Model.Weights}' for '{r.Model.Name}' could not be loaded: {e.Message} " +
+                "Use 'default', 'none' (random init), a tag from 'zoo info " + r.Model.Name + "', or a state-dict file path.", e);
+        }
+        var pre = model.Preprocessing;
+        int imageSize = task == "vision" ? (r.Data.ImageSize > 0 ? r.Data.ImageSize : pre.CropSize) : 0;
+        if (task == "vision" && imageSize != pre.CropSize)
+            pre = pre with { CropSize = imageSize, ResizeSize = pre.ResizeSize == 0 ? 0 : (int)Math.Round(imageSize * (double)pre.ResizeSize / pre.CropSize) };
+        var plan = new InputPlan(task, r.Model.Name, r.Model.InChans, imageSize, task == "vision" ? pre : null, task == "nlp" ? r.Data.MaxLength : 0);
+
+        // 2. Data: source, limit, stratified validation split, test set
+        using var data = DataSources.Open(r.Data.Source, r.Data.Path, testSplit: false, plan, r.Data, log);
+        var all = Enumerable.Range(0, data.Count).ToArray();
+        var used = DataSources.StratifiedSample(all, data.LabelOf, r.Data.Limit, r.Seed);
+        var (trainIdx, valIdx) = r.Data.ValSplit > 0 ? DataSources.StratifiedSplit(used, data.LabelOf, r.Data.ValSplit, r.Seed) : (used, []);
+        LabeledData? testData = null;
+        if (r.Data.TestPath is not null) testData = DataSources.Open(r.Data.Source, r.Data.TestPath, testSplit: true, plan, r.Data, log);
+        else if (DataSources.HasOwnTest(r.Data.Source)) testData = DataSources.Open(r.Data.Source, r.Data.Path, testSplit: true, plan, r.Data, log);
+        using var testOwner = testData;
+        int classes = data.ClassNames.Count;
+        if (classes < 2) throw new RecipeException($"{data.Source} has {classes} class(es); a classifier needs at least two. Check data.path and data.label.");
+        int batchSize = r.Data.BatchSize > 0 ? r.Data.BatchSize : task == "nlp" ? 32 : imageSize <= 64 ? 128 : 32;
+        log.WriteLine($"data: {r.Data.Source} from {data.Source}: {trainIdx.Length:N0} train, {valIdx.Length:N0} validation" +
+            $"{(testData is null ? "" : $", {testData.Count:N0} test")} items, {classes} classes; batch {batchSize}" +
+            (task == "vision" ? $", {imageSize}px, {r.Model.InChans} channel(s){(r.Data.Augment.Count > 0 ? ", augment " + string.Join("+", r.Data.Augment) : "")}" : $", max {r.Data.MaxLength} tokens"));
+        if (trainIdx.Length == 0) throw new RecipeException($"{data.Source}: no training items left after data.limit and data.val_split.");
+
+        TrainedModelSpec.ApplySurgery(model, r.Model.Surgery);
+        model.ReplaceHead(classes);
+        // Dropout has no parameters, so checkpoints rebuild without it (eval mode would skip it anyway).
+        if (r.Model.HeadDropout > 0) model.InsertBefore(model.HeadPath, "head_dropout", nn.Dropout(r.Model.HeadDropout));
+        model.to(device);
+        log.WriteLine($"model: {r.Model.Name} ({model.LoadedWeights?.Tag ?? "random init"}){(r.Model.Surgery.Count > 0 ? "; surgery: " + Describe(r.Model.Surgery) : "")}; new head → {classes} classes");
+
+        // 3. Run folder, spec, learner
+        var runFolder = NewRunFolder(r.Output, r.Name);
+        var recipeYaml = RecipeLoader.ToYaml(r);
+        File.WriteAllText(Path.Combine(runFolder, "recipe.yaml"), recipeYaml);
+        var spec = new TrainedModelSpec
+        {
+            Task = task, Model = r.Model.Name, InChans = r.Model.InChans, Surgery = r.Model.Surgery.ToList(), ClassNames = data.ClassNames.ToList(),
+            ImageSize = imageSize, Preprocessing = plan.Preprocessing, MaxLength = plan.MaxLength, Recipe = recipeYaml,
+        };
+        var trainLoader = data.Loader(trainIdx, train: true, batchSize, r.Seed, r.Data.Augment);
+        var validLoader = valIdx.Length > 0 ? data.Loader(valIdx, train: false, batchSize, r.Seed, []) : null;
+        var callbacks = new List<Callback>();
+        var history = new StepHistory();
+        callbacks.Add(history);
+        if (r.Train.EarlyStoppingPatience > 0 && validLoader is not null) callbacks.Add(new EarlyStopping("valid_loss", r.Train.EarlyStoppingPatience));
+        if (r.Train.TimeBudgetSeconds > 0) callbacks.Add(new TimeBudget(total, r.Train.TimeBudgetSeconds));
+        var learnerOptions = new LearnerOptions
+        {
+            Optimizer = r.Train.Optimizer == "sgd" ? OptimizerSettings.Sgd(r.Train.Momentum, weightDecay: r.Train.WeightDecay) : OptimizerSettings.AdamW(r.Train.WeightDecay),
+            ClipGradNorm = r.Train.ClipGradNorm > 0 ? r.Train.ClipGradNorm : null,
+            Seed = r.Seed, RunFolder = runFolder, SaveCheckpoints = validLoader is not null, Device = device, Output = log, Config = spec.ToJson(),
+            Callbacks = callbacks,
+        };
+        var metrics = r.Train.Metrics.Select(m => m switch { "top5" => Metric.TopK(5), "macro_f1" => Metric.MacroF1(), _ => Metric.Accuracy() }).ToList();
+        using var learner = new Learner(model, _ => trainLoader, validLoader, Loss.CrossEntropy(r.Train.LabelSmoothing), metrics, learnerOptions);
+
+        double lr = r.Train.Lr;
+        if (lr <= 0)
+        {
+            if (r.Train.Mode == "linear-probe") model.FreezeBackbone();
+            var found = learner.FindLr();
+            lr = found.Suggested;
+            model.Unfreeze();
+            log.WriteLine($"lr: 0 in the recipe, so the LR finder ran: suggestion {lr:G3}");
+        }
+
+        // 4. Train
+        var trainWatch = Stopwatch.StartNew();
+        string plannedText = Train(r, model, learner, trainLoader, validLoader, lr, batchSize, log);
+        trainWatch.Stop();
+
+        // 5. Best weights, last checkpoint, evaluation, report
+        var best = Path.Combine(runFolder, "best.ckpt");
+        var last = Path.Combine(runFolder, "last.ckpt");
+        learner.Save(last);
+        if (File.Exists(best)) learner.LoadWeights(best);
+        else File.Copy(last, best);
+        var summaries = new List<EvaluationSummary>();
+        double valAcc = double.NaN;
+        double? testAcc = null;
+        if (validLoader is not null)
+        {
+            var ev = learner.Evaluate(validLoader);
+            valAcc = ev.Accuracy;
+            summaries.Add(Summarize("validation", ev, data, valIdx));
+            log.WriteLine($"validation accuracy: {ev.Accuracy * 100:F2}% on {ev.Count:N0} items (best weights)");
+        }
+        if (testData is not null)
+        {
+            var testIdx = Enumerable.Range(0, testData.Count).ToArray();
+            var ev = learner.Evaluate(testData.Loader(testIdx, train: false, Math.Max(batchSize, 256), r.Seed, []));
+            testAcc = ev.Accuracy;
+            summaries.Add(Summarize("test", ev, testData, testIdx));
+            log.WriteLine($"test accuracy: {ev.Accuracy * 100:F2}% on {ev.Count:N0} items");
+        }
+        total.Stop();
+        var facts = new List<(string, string)>
+        {
+            ("recipe", $"{r.Name}{(r.Description is null ? "" : $": {r.Description}")} (resolved copy: recipe.yaml)"),
+            ("model", $"{r.Model.Name} ({model.LoadedWeights?.Tag ?? "random init"}){(r.Model.Surgery.Count > 0 ? ", surgery " + Describe(r.Model.Surgery) : "")}"),
+            ("data", $"{r.Data.Source} ({data.Source}): {trainIdx.Length:N0} train, {valIdx.Length:N0} validation{(testData is null ? "" : $", {testData.Count:N0} test")}"),
+            ("training", plannedText),
+            ("device", choice.Reason),
+            ("time", $"{total.Elapsed.TotalSeconds:F0}s total, training {trainWatch.Elapsed.TotalSeconds:F0}s"),
+            ("checkpoints", "best.ckpt (evaluated here), last.ckpt"),
+        };
+        RunReport.Write(runFolder, $"Recipe run: {r.Name}", facts, history.ToHistory(), summaries);
+        log.WriteLine($"run folder: {runFolder} (recipe.yaml, metrics.jsonl, best.ckpt, last.ckpt, report.md, report.html)");
+        return new RecipeResult(runFolder, best, last, valAcc, testAcc, total.Elapsed);
+    }
+
+    private static string Train(Recipe r, ZooModel model, Learner learner, IEnumerable<Batch> trainLoader, IEnumerable<Batch>? validLoader, double lr, int batchSize, TextWriter log)
+    {
+        var t = r.Train;
+        Schedule MakeSchedule(LrSpec spec) => t.Schedule switch
+        {
+            "cosine" => Schedule.CosineWarmup(spec, warmupPct: t.Warmup),
+            "step" => Schedule.Step(spec, everyEpochs: Math.Max(1, t.Epochs / 3)),
+            "plateau" => Schedule.ReduceOnPlateau(spec),
+            "constant" => Schedule.Constant(spec),
+            _ => Schedule.OneCycle(spec, pctStart: Math.Max(t.Warmup, 1e-3)),
+        };
+        switch (t.Mode)
+        {
+            case "linear-probe":
+            {
+                model.FreezeBackbone();
+                bool deterministic = r.Data.Augment.Count == 0;
+                bool cache = t.FeatureCache == "on" || (t.FeatureCache == "auto" && deterministic);
+                if (t.FeatureCache == "on" && !deterministic)
+                    throw new RecipeException("train.feature_cache is 'on' but data.augment is set: cached features cannot be augmented. Remove data.augment or set train.feature_cache=off.");
+                var schedule = MakeSchedule(LrSpec.Single(lr));
+                if (cache)
+                {
+                    var opts = new FeatureCacheOptions(BatchSize: batchSize, Seed: r.Seed);
+                    using var trainCache = FeatureCache.Build(model, trainLoader, opts, learner.Device);
+                    using var validCache = validLoader is null ? null : FeatureCache.Build(model, validLoader, opts, learner.Device);
+                    log.WriteLine($"feature cache: {trainCache.Count:N0} train{(validCache is null ? "" : $" + {validCache.Count:N0} validation")} items × {trainCache.FeatureDim} features in {(trainCache.BuildTime + (validCache?.BuildTime ?? TimeSpan.Zero)).TotalSeconds:F1}s");
+                    using (learner.UseFeatureCache(trainCache, validCache)) learner.Fit(t.Epochs, schedule);
+                }
+                else
+                {
+                    learner.Fit(t.Epochs, schedule);
+                }
+                return $"linear probe: frozen backbone, head trained {t.Epochs} epoch(s){(cache ? " on cached features" : "")}, {t.Optimizer} lr {lr:G3} {t.Schedule}";
+            }
+            case "fine-tune":
+            {
+                model.Unfreeze();
+                var spec = t.LrSpread > 1 ? LrSpec.Slice(lr / t.LrSpread, lr) : LrSpec.Single(lr);
+                learner.Fit(t.Epochs, MakeSchedule(spec));
+                return $"full fine-tune {t.Epochs} epoch(s), {t.Optimizer} lr {spec} {t.Schedule}";
+            }
+            default:
+            {
+                // Decided here rather than by FeatureCacheMode.Auto: the runner knows whether its loader augments.
+                if (t.FeatureCache == "on" && r.Data.Augment.Count > 0)
+                    throw new RecipeException("train.feature_cache is 'on' but data.augment is set: cached features cannot be augmented. Remove data.augment or set train.feature_cache=off.");
+                var mode = t.FeatureCache == "off" || r.Data.Augment.Count > 0 ? FeatureCacheMode.Off : FeatureCacheMode.On;
+                learner.FineTune(t.Epochs, t.FreezeEpochs, baseLr: lr, lrMult: t.LrSpread, pctStart: Math.Max(t.Warmup, 1e-3), featureCache: mode,
+                    cacheOptions: new FeatureCacheOptions(BatchSize: batchSize, Seed: r.Seed));
+                return $"fastai fine_tune: {t.FreezeEpochs} frozen epoch(s) at slice({lr:G3}), then {t.Epochs} epoch(s) at slice({lr / 2 / t.LrSpread:G3}, {lr / 2:G3}), one-cycle, {t.Optimizer}";
+            }
+        }
+    }
+
+    internal static EvaluationSummary Summarize(string split, Evaluation ev, LabeledData data, int[] indices, int top = 16)
+    {
+        var names = data.ClassNames;
+        var cm = ev.ConfusionMatrix;
+        var confusion = new long[names.Count, names.Count];
+        for (int i = 0; i < Math.Min(names.Count, cm.GetLength(0)); i++)
+            for (int j = 0; j < Math.Min(names.Count, cm.GetLength(1)); j++) confusion[i, j] = cm[i, j];
+        var tops = ev.TopLosses(top).Select(t =>
+        {
+            int item = indices[t.Index];
+            return new Reports.TopLoss(data.Describe(item), names[t.Actual], names[t.Predicted], t.Loss, t.Probability, data.Thumbnail(item), data.Text(item));
+        }).ToList();
+        return new EvaluationSummary(split, names, confusion, ev.Loss, tops);
+    }
+
+    internal static string Describe(IEnumerable<SurgeryStep> steps) =>
+        string.Join(", ", steps.Select(s =>
+            s.Remove is not null ? $"remove {s.Remove}"
+            : s.Replace is not null ? $"{s.Replace}→{s.With}"
+            : s.InsertAfter is not null ? $"{s.With} after {s.InsertAfter}" : $"{s.With} before {s.InsertBefore}"));
+
+    internal static string NewRunFolder(string output, string name)
+    {
+        var stamp = DateTime.Now.ToString("yyyy-MM-dd-HHmmss", CultureInfo.InvariantCulture);
+        var folder = Path.Combine(output, $"{stamp}-{name}");
+        for (int i = 2; Directory.Exists(folder); i++) folder = Path.Combine(output, $"{stamp}-{name}-{i}");
+        Directory.CreateDirectory(folder);
+        return Path.GetFullPath(folder);
+    }
+
+    /// <summary>Stops training once the wall-time budget is spent (every later fit stops at its first batch).</summary>
+    private sealed class TimeBudget(Stopwatch clock, int seconds) : Callback
+    {
+        private bool _said;
+
+        public override void BeforeBatch(Learner learner)
+        {
+            if (!learner.IsTraining || clock.Elapsed.TotalSeconds < seconds) return;
+            if (!_said) learner.Log($"train.time_budget_seconds ({seconds}s) spent: training stops here; the run still evaluates and reports.");
+            _said = true;
+            throw new CancelFitException();
+        }
+    }
+}
