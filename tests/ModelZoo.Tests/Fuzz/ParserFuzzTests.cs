@@ -43,7 +43,7 @@ public class ParserFuzzTests(ITestOutputHelper output)
         }
         var result = FuzzRunner.Run(target, FuzzRunner.Iterations(), FuzzRunner.Seed);
         output.WriteLine(result.ToString());
-        Assert.True(result.Failures.Count == 0, $"{result}\n{string.Join("\n\n", result.Failures)}");
+        Assert.True(result.Failures.Count == 0, $"{result}\n{string.Join("\n\n", result.Failures.Take(4).Select(f => string.Join("\n", f.Split('\n').Take(6))))}");
         Assert.True(result.Inputs >= FuzzRunner.Iterations());
     }
 
@@ -168,7 +168,7 @@ public class ParserFuzzTests(ITestOutputHelper output)
         """;
 
     private const string BpeJson = """
-        {"version":"1.0","model":{"type":"BPE","dropout":null,"unk_token":null,
+        {"version":"1.0","pre_tokenizer":{"type":"ByteLevel","add_prefix_space":false},"model":{"type":"BPE","dropout":null,"unk_token":null,
           "vocab":{"<s>":0,"<pad>":1,"</s>":2,"<unk>":3,"h":4,"e":5,"l":6,"o":7,"he":8,"ll":9,"hell":10,"hello":11,"Ġ":12,"w":13,"Ġw":14},
           "merges":["h e","l l","he ll","hell o","Ġ w"]}}
         """;
