@@ -11,17 +11,30 @@ public static class Idx
     public static (int[] Dims, byte[] Data) Read(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"IDX file not found: {path}", path);
+        try { return ReadCore(path); }
+        catch (EndOfStreamException) { throw new InvalidDataException($"{path}: the IDX file is truncated (shorter than its header says)."); }
+        catch (InvalidDataException e) when (!e.Message.Contains(path, StringComparison.Ordinal))
+        {
+            throw new InvalidDataException($"{path}: corrupt gzip data ({e.Message}).", e);
+        }
+    }
+
+    private static (int[] Dims, byte[] Data) ReadCore(string path)
+    {
         using var file = File.OpenRead(path);
         var head = new byte[2];
         file.ReadExactly(head);
         file.Position = 0;
-        using Stream s = head[0] == 0x1f && head[1] == 0x8b ? new GZipStream(file, CompressionMode.Decompress) : file;
+        bool gz = head[0] == 0x1f && head[1] == 0x8b;
+        using Stream s = gz ? new GZipStream(file, CompressionMode.Decompress) : file;
         var magic = new byte[4];
         s.ReadExactly(magic);
         if (magic[0] != 0 || magic[1] != 0)
             throw new InvalidDataException($"{path} is not an IDX file (bad magic {magic[0]:x2}{magic[1]:x2}).");
         if (magic[2] != 0x08)
             throw new InvalidDataException($"{path}: IDX element type 0x{magic[2]:x2} is not supported (only unsigned bytes, 0x08).");
+        if (magic[3] is 0 or > 8)
+            throw new InvalidDataException($"{path}: IDX header claims {magic[3]} dimensions (expected 1 to 8).");
         var dims = new int[magic[3]];
         var buf = new byte[4];
         long total = 1;
@@ -29,10 +42,32 @@ public static class Idx
         {
             s.ReadExactly(buf);
             dims[i] = (buf[0] << 24) | (buf[1] << 16) | (buf[2] << 8) | buf[3];
+            if (dims[i] < 0) throw new InvalidDataException($"{path}: IDX dimension {i} is negative ({dims[i]}).");
             total *= dims[i];
+            if (total > Array.MaxLength) throw new InvalidDataException($"{path}: IDX dimensions [{string.Join("x", dims[..(i + 1)])}] describe more than {Array.MaxLength} bytes.");
         }
-        var data = new byte[total];
-        s.ReadExactly(data);
+        // Size fields are checked against what is there before allocating: the file length, or for gzip the bytes
+        // actually decompressed (read in chunks, never more than the header claims).
+        byte[] data;
+        if (!gz)
+        {
+            if (total > file.Length - file.Position)
+                throw new InvalidDataException($"{path}: IDX header claims {total} data bytes but the file holds {file.Length - file.Position}.");
+            data = new byte[total];
+            s.ReadExactly(data);
+        }
+        else
+        {
+            using var ms = new MemoryStream();
+            var chunk = new byte[81920];
+            while (ms.Length < total)
+            {
+                int n = s.Read(chunk, 0, (int)Math.Min(chunk.Length, total - ms.Length));
+                if (n == 0) throw new EndOfStreamException();
+                ms.Write(chunk, 0, n);
+            }
+            data = ms.ToArray();
+        }
         return (dims, data);
     }
 }

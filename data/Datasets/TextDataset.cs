@@ -44,8 +44,9 @@ public sealed class TextDataset : Dataset<TextSample>
         if (!File.Exists(path)) throw new FileNotFoundException($"Text file not found: {Path.GetFullPath(path)}", path);
         var texts = new List<string>();
         var raw = new List<string>();
-        using (var reader = Sep.Reader(o => o with { Unescape = true }).FromFile(path))
+        try
         {
+            using var reader = Sep.Reader(o => o with { Unescape = true }).FromFile(path);
             var cols = reader.Header.ColNames;
             foreach (var c in new[] { text, label })
                 if (!cols.Contains(c))
@@ -55,6 +56,11 @@ public sealed class TextDataset : Dataset<TextSample>
                 texts.Add(row[text].ToString());
                 raw.Add(row[label].ToString().Trim());
             }
+        }
+        catch (InvalidDataException e) when (!e.Message.Contains(path, StringComparison.Ordinal))
+        {
+            // Sep's own errors (ragged rows, unterminated quotes) do not name the file.
+            throw new InvalidDataException($"{path}: malformed CSV: {e.Message}", e);
         }
         return FromPairs(texts, raw, Path.GetFullPath(path));
     }

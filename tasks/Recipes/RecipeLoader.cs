@@ -84,6 +84,11 @@ public static class RecipeLoader
         {
             throw new RecipeException($"{source}: not valid YAML at line {e.Start.Line}, column {e.Start.Column}: {e.Message}", e);
         }
+        catch (InvalidOperationException e)
+        {
+            // YamlDotNet's scanner reports some malformed plain scalars this way instead of as a YamlException.
+            throw new RecipeException($"{source}: not valid YAML ({e.Message}).", e);
+        }
         if (stream.Documents.Count == 0) return new YamlMappingNode();
         return stream.Documents[0].RootNode as YamlMappingNode
             ?? throw new RecipeException($"{source}: a recipe must be a mapping of sections (model:, data:, train:, …), not a {stream.Documents[0].RootNode.NodeType}.");
@@ -177,8 +182,38 @@ public static class RecipeLoader
         _ => null,
     };
 
+    private static readonly NullabilityInfoContext Nullability = new();
+
+    // An empty value (`model:` or `surgery:` with nothing after it) binds to null; refuse it before Validate
+    // dereferences it. Walks the recipe's own record types (namespace ModelZoo.Tasks.Recipes) and lists of them.
+    private static void CheckNoNulls(object o, string path, string source)
+    {
+        foreach (var p in o.GetType().GetProperties(BindingFlags.Public | BindingFlags.Instance))
+        {
+            if (p.GetIndexParameters().Length > 0 || !p.CanRead) continue;
+            object? v = p.GetValue(o);
+            string key = (path.Length > 0 ? path + "." : "") + Naming.Apply(p.Name);
+            if (v is null)
+            {
+                if (Nullability.Create(p).ReadState == NullabilityState.NotNull)
+                    throw new RecipeException($"{source}: '{key}' is empty; give it a value or remove the key.");
+                continue;
+            }
+            if (v is System.Collections.IList list)
+            {
+                for (int i = 0; i < list.Count; i++)
+                {
+                    if (list[i] is null) throw new RecipeException($"{source}: item {i} of '{key}' is empty.");
+                    if (list[i]!.GetType().Namespace == typeof(Recipe).Namespace) CheckNoNulls(list[i]!, $"{key}[{i}]", source);
+                }
+            }
+            else if (v.GetType().Namespace == typeof(Recipe).Namespace && !v.GetType().IsEnum) CheckNoNulls(v, key, source);
+        }
+    }
+
     private static void Validate(Recipe r, string source)
     {
+        CheckNoNulls(r, "", source);
         void OneOf(string path, string value, IReadOnlyList<string> allowed)
         {
             if (!allowed.Contains(value))

@@ -37,7 +37,20 @@ public static class TokenizerFiles
     /// byte-level BPE (RoBERTa/GPT-2). Other models (Unigram, SentencePiece BPE) are not supported.
     /// </summary>
     /// <exception cref="NotSupportedException">The file describes a tokenizer these classes do not implement.</exception>
+    /// <exception cref="FormatException">The file is not valid JSON or lacks/mistypes a field the model needs; the message names <paramref name="source"/>.</exception>
     public static TextTokenizer FromTokenizerJson(string json, int maxLength = 512, string source = "tokenizer.json")
+    {
+        try { return FromTokenizerJsonCore(json, maxLength, source); }
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or ArgumentException or FormatException
+                                  && !e.Message.Contains(source, StringComparison.Ordinal))
+        {
+            // System.Text.Json (syntax, or a value of another kind than the field needs) and Microsoft.ML.Tokenizers
+            // (inconsistent vocabulary/merges) do not name the file.
+            throw new FormatException($"{source} is not a usable tokenizer.json: {e.Message}", e);
+        }
+    }
+
+    private static TextTokenizer FromTokenizerJsonCore(string json, int maxLength, string source)
     {
         var root = JsonNode.Parse(json)?.AsObject() ?? throw new FormatException($"{source} is not a JSON object.");
         var model = root["model"]?.AsObject() ?? throw new FormatException($"{source} has no 'model'.");

@@ -49,7 +49,12 @@ public sealed class WordPieceTextTokenizer : TextTokenizer
     public static WordPieceTextTokenizer FromVocab(string vocabPath, bool lowerCase, bool? stripAccents = null, int maxLength = 512)
     {
         using var s = File.OpenRead(vocabPath);
-        return FromVocab(s, lowerCase, stripAccents, maxLength);
+        try { return FromVocab(s, lowerCase, stripAccents, maxLength); }
+        catch (ArgumentException e)
+        {
+            // Microsoft.ML.Tokenizers reports a missing special token or a duplicate line as ArgumentException.
+            throw new FormatException($"{vocabPath} is not a usable WordPiece vocabulary: {e.Message}", e);
+        }
     }
 
     /// <summary>The underlying Microsoft.ML.Tokenizers tokenizer.</summary>

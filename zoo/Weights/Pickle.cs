@@ -185,14 +185,14 @@ internal sealed class RestrictedUnpickler
     private long[] Longs(PyTuple t, string what) =>
         t.Items.Select(o => o is long v ? v : throw Bad($"tensor {what} holds a {Describe(o)}, not an integer")).ToArray();
 
-    private static object PersistentLoad(object? pid)
+    private object PersistentLoad(object? pid)
     {
         if (pid is PyTuple { Items: [string tag, TorchStorageType type, string key, string location, long numel] } && tag == "storage")
         {
-            if (numel < 0) throw new InvalidDataException($"storage '{key}' has a negative size.");
+            if (numel < 0) throw Bad($"storage '{key}' has a negative size");
             return new StorageRef(type, key, location, numel);
         }
-        throw new UnsafePickleException($"unexpected persistent id {Describe(pid)}: torch.save writes ('storage', torch.XStorage, key, location, numel).");
+        throw new UnsafePickleException($"{_file}: refused the persistent id {Describe(pid)}: torch.save writes ('storage', torch.XStorage, key, location, numel); nothing in the file was executed.");
     }
 
     private void Build(object? target, object? state)

@@ -19,6 +19,16 @@ internal static class PthFormat
     /// <summary>Reads the object graph of a .pth file and materialises the tensors of the state dict inside it.</summary>
     public static StateDict Read(string path, string? unwrapKey)
     {
+        try { return ReadCore(path, unwrapKey); }
+        catch (InvalidDataException e) when (!e.Message.Contains(path, StringComparison.Ordinal))
+        {
+            // System.IO.Compression's errors (bad central directory, corrupt deflate data, CRC mismatch) do not name the file.
+            throw new InvalidDataException($"{path} is a corrupt zip archive: {e.Message}", e);
+        }
+    }
+
+    private static StateDict ReadCore(string path, string? unwrapKey)
+    {
         using var zip = OpenZip(path);
         if (zip.Entries.Count > MaxEntries) throw new InvalidDataException($"{path}: {zip.Entries.Count} archive entries is more than a checkpoint has.");
         foreach (var e in zip.Entries) CheckEntryName(path, e.FullName);
