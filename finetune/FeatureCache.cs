@@ -188,8 +188,14 @@ public sealed class FeatureCache : IDisposable
     public static bool IsDeterministic(IEnumerable<Batch> data)
     {
         using var scope = NewDisposeScope();
-        var a = data.FirstOrDefault();
-        var b = data.FirstOrDefault();
+        // Loaders dispose the batch they handed out when their enumerator ends: keep each first batch with Detach().
+        static Batch? First(IEnumerable<Batch> source)
+        {
+            using var e = source.GetEnumerator();
+            return e.MoveNext() ? e.Current.Detach() : null;
+        }
+        var a = First(data);
+        var b = First(data);
         if (a is null || b is null) return false;
         using (a)
         using (b)
