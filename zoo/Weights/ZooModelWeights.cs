@@ -6,7 +6,7 @@ namespace ModelZoo;
 
 public abstract partial class ZooModel
 {
-    /// <summary>The report of the last <see cref="LoadStateDict"/> (or <see cref="Zoo.Load"/>), if any.</summary>
+    /// <summary>The report of the last <see cref="LoadStateDict"/> (or <c>Zoo.Load</c>), if any.</summary>
     public LoadReport? LastLoadReport { get; internal set; }
 
     /// <summary>
