@@ -57,9 +57,9 @@ public sealed class TextDataset : Dataset<TextSample>
                 raw.Add(row[label].ToString().Trim());
             }
         }
-        catch (InvalidDataException e) when (!e.Message.Contains(path, StringComparison.Ordinal))
+        catch (Exception e) when (e is InvalidDataException or ArgumentException && !e.Message.Contains(path, StringComparison.Ordinal))
         {
-            // Sep's own errors (ragged rows, unterminated quotes) do not name the file.
+            // Sep's own errors (ragged rows, unterminated quotes, a column name found twice in the header) do not name the file.
             throw new InvalidDataException($"{path}: malformed CSV: {e.Message}", e);
         }
         return FromPairs(texts, raw, Path.GetFullPath(path));
@@ -82,6 +82,8 @@ public sealed class TextDataset : Dataset<TextSample>
             catch (JsonException e) { throw new InvalidDataException($"{path} line {lineNo}: not valid JSON ({e.Message})."); }
             using (doc)
             {
+                if (doc.RootElement.ValueKind != JsonValueKind.Object)
+                    throw new InvalidDataException($"{path} line {lineNo}: expected a JSON object with fields '{text}' and '{label}', found a {doc.RootElement.ValueKind}.");
                 if (!doc.RootElement.TryGetProperty(text, out var t) || !doc.RootElement.TryGetProperty(label, out var l))
                     throw new InvalidDataException($"{path} line {lineNo}: needs fields '{text}' and '{label}'.");
                 texts.Add(t.ValueKind == JsonValueKind.String ? t.GetString()! : t.GetRawText());

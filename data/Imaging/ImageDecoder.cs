@@ -34,6 +34,7 @@ public static class ImageDecoder
     /// </summary>
     public static RgbImage Decode(ImageSource source, Func<int, int, double>? minScale, bool applyOrientation = true)
     {
+        const long MaxPixels = 1L << 28; // 268 M pixels (16384²): 1 GB of RGBA
         using var data = source.OpenData();
         using var codec = CreateCodec(data, source);
         var origin = applyOrientation ? codec.EncodedOrigin : SKEncodedOrigin.TopLeft;
@@ -58,6 +59,9 @@ public static class ImageDecoder
                 }
             }
         }
+        // Bound the pixel buffer before allocating it: a header can claim 65535×65535 (16 GB of RGBA, and an int overflow).
+        if (size.Width <= 0 || size.Height <= 0 || (long)size.Width * size.Height > MaxPixels)
+            throw new InvalidDataException($"Cannot decode image {source}: its header claims {size.Width}×{size.Height} pixels (at most {MaxPixels} are decoded).");
         var alpha = full.AlphaType == SKAlphaType.Opaque ? SKAlphaType.Opaque : SKAlphaType.Unpremul;
         var info = new SKImageInfo(size.Width, size.Height, SKColorType.Rgba8888, alpha);
         var rgba = new byte[info.BytesSize];

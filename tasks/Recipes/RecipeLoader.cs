@@ -84,9 +84,9 @@ public static class RecipeLoader
         {
             throw new RecipeException($"{source}: not valid YAML at line {e.Start.Line}, column {e.Start.Column}: {e.Message}", e);
         }
-        catch (InvalidOperationException e)
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
         {
-            // YamlDotNet's scanner reports some malformed plain scalars this way instead of as a YamlException.
+            // YamlDotNet reports some malformed input (plain scalars, unexpected events) this way instead of as a YamlException.
             throw new RecipeException($"{source}: not valid YAML ({e.Message}).", e);
         }
         if (stream.Documents.Count == 0) return new YamlMappingNode();

@@ -31,7 +31,16 @@ internal static class SafeTensorsFormat
             throw new InvalidDataException($"{path}: safetensors header length {n} is larger than {(n > MaxHeaderBytes ? $"the {MaxHeaderBytes} bytes allowed" : $"the file ({length} bytes)")}.");
         var json = new byte[n];
         file.ReadExactly(json);
-        var infos = ParseHeader(path, json, length - 8 - (long)n, out var metadata);
+        if (!System.Text.Unicode.Utf8.IsValid(json))
+            throw new InvalidDataException($"{path}: safetensors header is not valid UTF-8 text.");
+        List<Info> infos;
+        Dictionary<string, string> metadata;
+        try { infos = ParseHeader(path, json, length - 8 - (long)n, out metadata); }
+        catch (InvalidOperationException e)
+        {
+            // System.Text.Json reports a value of another kind than expected (or bad text) this way.
+            throw new InvalidDataException($"{path}: safetensors header has a value of the wrong kind ({e.Message}).", e);
+        }
         var result = new StateDict(path, metadata.Count > 0 ? [$"metadata: {string.Join(", ", metadata.Select(kv => $"{kv.Key}={kv.Value}"))}"] : null);
         long dataStart = 8 + (long)n;
         try

@@ -62,7 +62,8 @@ internal static class TorchSharpDatFormat
             if (i >= 9) throw new InvalidDataException($"{path}: malformed LEB128 number at byte {r.BaseStream.Position}.");
             long b = r.ReadByte();
             result |= (b & 0x7f) << (i * 7);
-            if ((b & 0x80) == 0) return result;
+            if ((b & 0x80) == 0)
+                return result >= 0 ? result : throw new InvalidDataException($"{path}: a size or count field at byte {r.BaseStream.Position} is negative.");
         }
     }
 
@@ -76,7 +77,7 @@ internal static class TorchSharpDatFormat
             len |= (b & 0x7f) << shift;
             if ((b & 0x80) == 0) break;
         }
-        if (len > MaxNameBytes) throw new InvalidDataException($"{path}: a name of {len} bytes is not a parameter name.");
+        if (len < 0 || len > MaxNameBytes) throw new InvalidDataException($"{path}: a name of {len} bytes is not a parameter name.");
         var bytes = r.ReadBytes(len);
         if (bytes.Length != len) throw new EndOfStreamException();
         return Encoding.UTF8.GetString(bytes);

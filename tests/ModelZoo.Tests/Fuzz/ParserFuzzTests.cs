@@ -43,6 +43,7 @@ public class ParserFuzzTests(ITestOutputHelper output)
         }
         var result = FuzzRunner.Run(target, FuzzRunner.Iterations(), FuzzRunner.Seed);
         output.WriteLine(result.ToString());
+        File.AppendAllText(Path.Combine(Path.GetTempPath(), "zoo-fuzz-summary.log"), $"{DateTime.UtcNow:u} seed {FuzzRunner.Seed}: {result}\n");
         Assert.True(result.Failures.Count == 0, $"{result}\n{string.Join("\n\n", result.Failures.Take(4).Select(f => string.Join("\n", f.Split('\n').Take(6))))}");
         Assert.True(result.Inputs >= FuzzRunner.Iterations());
     }
