@@ -51,23 +51,7 @@ public abstract partial class ZooModel
     /// <summary>Runs the model once on random input of <paramref name="shape"/> in eval mode without gradients.</summary>
     public void DryRun(long[]? shape)
     {
-        if (shape is null)
-        {
-            DryRun();
-            return;
-        }
-        bool wasTraining = training;
-        var device = parameters().FirstOrDefault()?.device ?? CPU;
-        try
-        {
-            eval();
-            using var scope = NewDisposeScope();
-            using var noGrad = no_grad();
-            forward(rand(shape, device: device));
-        }
-        finally
-        {
-            if (wasTraining) train();
-        }
+        if (shape is null) DryRun();
+        else InEvalWithoutGrad(device => forward(rand(shape, device: device)).shape);
     }
 }

@@ -100,6 +100,23 @@ public abstract partial class ZooModel : ZooModule
     /// </summary>
     public int? PreLogitsWidth()
     {
+        try
+        {
+            return InEvalWithoutGrad(device =>
+            {
+                var pooled = ForwardHead(ForwardFeatures(DryRunInput(device)), preLogits: true);
+                return pooled.dim() == 2 ? (int?)pooled.shape[1] : null;
+            });
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Runs <paramref name="body"/> in eval mode, without gradients, inside a dispose scope, on the model's device; restores the mode after.</summary>
+    internal T InEvalWithoutGrad<T>(Func<Device, T> body)
+    {
         bool wasTraining = training;
         var device = parameters().FirstOrDefault()?.device ?? CPU;
         try
@@ -107,12 +124,7 @@ public abstract partial class ZooModel : ZooModule
             eval();
             using var scope = NewDisposeScope();
             using var noGrad = no_grad();
-            var pooled = ForwardHead(ForwardFeatures(DryRunInput(device)), preLogits: true);
-            return pooled.dim() == 2 ? (int)pooled.shape[1] : null;
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            return null;
+            return body(device);
         }
         finally
         {
@@ -274,22 +286,7 @@ public abstract partial class ZooModel : ZooModule
     }
 
     /// <summary>Runs the model once on <see cref="DryRunInputShape"/> in eval mode without gradients, restoring the mode after.</summary>
-    public void DryRun()
-    {
-        bool wasTraining = training;
-        var device = parameters().FirstOrDefault()?.device ?? CPU;
-        try
-        {
-            eval();
-            using var scope = NewDisposeScope();
-            using var noGrad = no_grad();
-            forward(DryRunInput(device));
-        }
-        finally
-        {
-            if (wasTraining) train();
-        }
-    }
+    public void DryRun() => InEvalWithoutGrad(device => forward(DryRunInput(device)).shape);
 
     /// <summary>A dry-run input on <paramref name="device"/>: random pixels for vision models; families with other inputs override it.</summary>
     protected virtual Tensor DryRunInput(Device device) => InputOfShape(DryRunInputShape, device);
