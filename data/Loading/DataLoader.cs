@@ -294,7 +294,24 @@ public sealed class DataLoader : IEnumerable<Batch>
                         try { return _loader._build(indices, _epoch, batchNo); }
                         finally { slots.Release(); }
                     }, CancellationToken.None);
-                    await _ready.Writer.WriteAsync(task, ct).ConfigureAwait(false);
+                    try
+                    {
+                        await _ready.Writer.WriteAsync(task, ct).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        // Cancelled while the channel was full: this batch never reaches the reader, so dispose it here.
+                        try
+                        {
+                            if (await task.ConfigureAwait(false) is { } orphan)
+                            {
+                                orphan.Dispose();
+                                Interlocked.Decrement(ref _loader._liveBatches);
+                            }
+                        }
+                        catch (Exception e) when (e is not OutOfMemoryException) { }
+                        throw;
+                    }
                 }
                 _ready.Writer.TryComplete();
             }
