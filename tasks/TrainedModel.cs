@@ -41,6 +41,16 @@ public sealed record TrainedModelSpec
     /// <summary>Longest token sequence (text).</summary>
     public int MaxLength { get; init; }
 
+    /// <summary>Tokens kept from the end of a long text (head+tail truncation, <c>TextTokenizer.EncodeHeadTail</c>); 0 = keep the start only.</summary>
+    public int TailTokens { get; init; }
+
+    /// <summary>Token ids of <paramref name="text"/> as this model was trained to read it (length and truncation).</summary>
+    public int[] TokenIds(ModelZoo.Tokenizers.TextTokenizer tokenizer, string text) =>
+        tokenizer.EncodeHeadTail(text, MaxLength > 0 ? MaxLength : 128, TailTokens).Ids;
+
+    /// <summary>Pooling of a text encoder's sequence head (a <c>TextPooling</c> name); null = the catalog's default.</summary>
+    public string? Pooling { get; init; }
+
     /// <summary>The resolved recipe that trained it, if a recipe did.</summary>
     public string? Recipe { get; init; }
 
@@ -69,6 +79,9 @@ public sealed record TrainedModelSpec
             var encoder = Zoo.Create(Model, new ModelOptions(NumClasses: 0)) as ModelZoo.Models.Nlp.TextEncoder
                 ?? throw new InvalidDataException($"Model description says task 'nlp' but '{Model}' is not a text encoder.");
             ApplySurgery(encoder, Surgery);
+            if (Pooling is not null)
+                encoder.Pooling = Enum.TryParse<ModelZoo.Models.Nlp.TextPooling>(Pooling, ignoreCase: true, out var pooling) ? pooling
+                    : throw new InvalidDataException($"Model description names pooling '{Pooling}'; known: {string.Join(", ", Enum.GetNames<ModelZoo.Models.Nlp.TextPooling>())}.");
             encoder.ReplaceSequenceHead(ClassNames.Count);
             return encoder;
         }

@@ -87,7 +87,7 @@ public static class CheckpointTools
             Tensor x;
             if (tokenizer is not null)
             {
-                var ids = tokenizer.EncodeOne(input, maxLength: spec.MaxLength > 0 ? spec.MaxLength : 128).Ids;
+                var ids = spec.TokenIds(tokenizer, input);
                 x = tensor(ids.Select(i => (long)i).ToArray()).unsqueeze(0);
             }
             else

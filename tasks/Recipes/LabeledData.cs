@@ -8,10 +8,10 @@ using static TorchSharp.torch;
 namespace ModelZoo.Tasks.Recipes;
 
 /// <summary>How items become model inputs: fixed for a trained model, so training and evaluation prepare data alike.</summary>
-internal sealed record InputPlan(string Task, string Model, int InChans, int ImageSize, Preprocessing? Preprocessing, int MaxLength)
+internal sealed record InputPlan(string Task, string Model, int InChans, int ImageSize, Preprocessing? Preprocessing, int MaxLength, int TailTokens = 0)
 {
     /// <summary>The plan stored in a checkpoint's spec.</summary>
-    public static InputPlan From(TrainedModelSpec spec) => new(spec.Task, spec.Model, spec.InChans, spec.ImageSize, spec.Preprocessing, spec.MaxLength);
+    public static InputPlan From(TrainedModelSpec spec) => new(spec.Task, spec.Model, spec.InChans, spec.ImageSize, spec.Preprocessing, spec.MaxLength, spec.TailTokens);
 
     /// <summary>Mean and std scaled to [0,1] pixels (what <see cref="TensorDataLoader"/> takes), averaged to one channel when the model takes one.</summary>
     public (float[] Mean, float[] Std) UnitStats()
@@ -221,7 +221,7 @@ internal sealed class TextData(TextDataset data, TextTokenizer tokenizer, InputP
             throw new RecipeException($"data.augment: {string.Join(", ", augment)} are image augmentations; a text recipe takes none (remove data.augment).");
         int Tokenize(string s, out int[] ids)
         {
-            ids = tokenizer.EncodeOne(s, maxLength: plan.MaxLength).Ids;
+            ids = tokenizer.EncodeHeadTail(s, plan.MaxLength, plan.TailTokens).Ids;
             return ids.Length;
         }
         return TextBatching.Loader(data.Subset(indices), s => { Tokenize(s, out var ids); return ids; }, tokenizer.PadTokenId, batchSize, shuffle: train, seed: seed,

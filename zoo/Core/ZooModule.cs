@@ -157,9 +157,16 @@ public sealed class ZooSequential : ZooModule
     public override bool IsSequence => true;
 
     /// <inheritdoc />
-    public override Tensor forward(Tensor x)
+    public override Tensor forward(Tensor x) => ForwardRange(x, 0, Count);
+
+    /// <summary>Runs the children at positions <paramref name="start"/> to <paramref name="end"/> (exclusive) in order,
+    /// as <c>forward</c> would run that part of the sequence.</summary>
+    public Tensor ForwardRange(Tensor x, int start, int end)
     {
-        foreach (var name in ChildNames) x = Run(name, x);
+        var names = ChildNames;
+        if (start < 0 || end > names.Count || start > end)
+            throw new ArgumentOutOfRangeException(nameof(start), $"Range {start}..{end} is outside this sequence of {names.Count} children.");
+        for (int i = start; i < end; i++) x = Run(names[i], x);
         return x;
     }
 }

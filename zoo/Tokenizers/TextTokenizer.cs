@@ -145,6 +145,34 @@ public abstract class TextTokenizer
         return Wrap(a, b);
     }
 
+    /// <summary>
+    /// Encodes one long text keeping its start and its end: when it does not fit in <paramref name="maxLength"/> tokens
+    /// (with special tokens), the first tokens and the last <paramref name="tailTokens"/> are kept and the middle is
+    /// dropped ("head+tail" truncation, Sun et al. 2019, <i>How to Fine-Tune BERT for Text Classification?</i>). With
+    /// <paramref name="tailTokens"/> 0 it equals <see cref="EncodeOne"/>. Only the two ends of a long text are tokenized
+    /// (at most <paramref name="charsPerToken"/> characters per kept token), so very long texts cost no more than short ones.
+    /// </summary>
+    public EncodedText EncodeHeadTail(string text, int maxLength, int tailTokens, int charsPerToken = 16)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        int budget = maxLength - SpecialTokenCount(false);
+        if (budget <= 0) throw new ArgumentOutOfRangeException(nameof(maxLength), $"maxLength {maxLength} leaves no room for the {SpecialTokenCount(false)} special tokens.");
+        if (tailTokens < 0 || tailTokens > budget) throw new ArgumentOutOfRangeException(nameof(tailTokens), $"tailTokens must be between 0 and {budget} for maxLength {maxLength}.");
+        int headTokens = budget - tailTokens;
+        int window = (budget + 1) * charsPerToken;
+        if (tailTokens == 0 || text.Length <= 2 * window)
+        {
+            var all = Tokenize(text.Length > window && tailTokens == 0 ? text[..window] : text).ToList();
+            if (all.Count <= budget) return Wrap(all, null);
+            return Wrap([.. all.Take(headTokens), .. all.Skip(all.Count - tailTokens)], null);
+        }
+        var head = Tokenize(text[..window]).Take(headTokens);
+        int tailStart = text.Length - window;
+        // The tail piece may start inside a word; its first tokens are dropped anyway (only the last ones are kept).
+        var tail = Tokenize(text[tailStart..]).Select(t => (t.Id, t.Start + tailStart, t.Length)).ToList();
+        return Wrap([.. head, .. tail.Skip(Math.Max(0, tail.Count - tailTokens))], null);
+    }
+
     /// <summary>Encodes a batch: special tokens, truncation, padding to the longest text (or to <paramref name="maxLength"/> with <paramref name="padToMaxLength"/>), attention masks and token types.</summary>
     /// <param name="texts">The texts.</param>
     /// <param name="pairs">Second texts of pairs (same count as <paramref name="texts"/>), or null.</param>

@@ -275,7 +275,7 @@ public class BertModel : TextEncoder, ModelZoo.Onnx.IOnnxImportable
     public override string LayersPath => "encoder.layer";
 
     /// <inheritdoc />
-    public override Tensor ForwardFeatures(Tensor x) => Run("encoder", Run("embeddings", x));
+    private protected override Tensor EncodeTokens(Tensor x) => Run("encoder", Run("embeddings", x));
 
     /// <summary>Hugging Face checkpoints (BertModel, Bert/RobertaFor…, old gamma/beta names) → this model's names (see <see cref="BertFamily.RemapCheckpoint"/>).</summary>
     protected internal override IReadOnlyDictionary<string, Tensor> RemapCheckpoint(IReadOnlyDictionary<string, Tensor> checkpoint) =>

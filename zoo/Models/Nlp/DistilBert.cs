@@ -191,7 +191,7 @@ public sealed class DistilBertModel : TextEncoder
     public override string LayersPath => "transformer.layer";
 
     /// <inheritdoc />
-    public override Tensor ForwardFeatures(Tensor x) => Run("transformer", Run("embeddings", x));
+    private protected override Tensor EncodeTokens(Tensor x) => Run("transformer", Run("embeddings", x));
 
     /// <inheritdoc />
     private protected override nn.Module<Tensor, Tensor> CreateSequenceHead(int numClasses) =>

@@ -76,7 +76,10 @@ public sealed class ElectraModel : TextEncoder
     private protected override string[] HeadPrefixes => ["classifier"];
 
     /// <inheritdoc />
-    public override Tensor ForwardFeatures(Tensor x) => Run("encoder", RunIfPresent("embeddings_project", Run("embeddings", x)));
+    private protected override Tensor EncodeTokens(Tensor x) => Run("encoder", EmbedTokens(x));
+
+    /// <inheritdoc />
+    private protected override Tensor EmbedTokens(Tensor inputIds) => RunIfPresent("embeddings_project", Run("embeddings", inputIds));
 
     /// <inheritdoc />
     private protected override nn.Module<Tensor, Tensor> CreateSequenceHead(int numClasses) =>

@@ -13,6 +13,12 @@ public enum TextPooling
     Cls,
     /// <summary>Mean of the hidden states of the tokens the attention mask keeps (sentence-transformers).</summary>
     Mean,
+    /// <summary>
+    /// Mean and max over the kept tokens of every hidden state (embeddings' output and each layer's), concatenated:
+    /// 2 × H × (layers + 1) values. Lower layers keep the lexical detail that the last layer's mean smooths away, so
+    /// a linear probe on a frozen encoder gets much closer to fine-tuning (the text quickstart's default).
+    /// </summary>
+    LayerMeanMax,
 }
 
 /// <summary>What the classifier of a text encoder predicts.</summary>
@@ -162,7 +168,8 @@ public abstract class TextEncoder : ZooModel
     /// <summary>
     /// How sequences are pooled for the sequence head and for <see cref="ZooModel.ForwardHead"/> with <c>preLogits</c>.
     /// A pooler kept only so Hub files load strictly (sentence-transformers models pool by mean or CLS) does not run,
-    /// so its parameters are frozen while the pooling is not <see cref="TextPooling.Pooler"/>.
+    /// so its parameters are frozen while the pooling is not <see cref="TextPooling.Pooler"/>. The pooling sets the
+    /// width of the sequence head's input (<see cref="NumFeatures"/>): set it before <see cref="ReplaceSequenceHead"/>.
     /// </summary>
     public TextPooling Pooling
     {
@@ -181,7 +188,10 @@ public abstract class TextEncoder : ZooModel
     public TextHeadKind HeadKind { get; private set; } = TextHeadKind.Sequence;
 
     /// <inheritdoc />
-    public override int NumFeatures => _hidden;
+    public override int NumFeatures => Pooling == TextPooling.LayerMeanMax ? 2 * _hidden * (NumLayers + 1) : _hidden;
+
+    /// <summary>Width of each token's hidden state.</summary>
+    public int HiddenSize => _hidden;
 
     /// <inheritdoc />
     public override string HeadPath => "classifier";
@@ -208,6 +218,29 @@ public abstract class TextEncoder : ZooModel
     /// <summary>Runs the model on token ids with the mask derived from <see cref="PadTokenId"/>.</summary>
     public override Tensor forward(Tensor inputIds) => Forward(inputIds);
 
+    /// <summary>
+    /// The features the head sees: the last hidden state B×T×H, or, with <see cref="TextPooling.LayerMeanMax"/> pooling
+    /// and a sequence head, every hidden state concatenated along the last dimension (B×T×H(L+1)).
+    /// </summary>
+    public sealed override Tensor ForwardFeatures(Tensor x)
+    {
+        if (Pooling != TextPooling.LayerMeanMax || HeadKind != TextHeadKind.Sequence) return EncodeTokens(x);
+        var stack = LayerStack();
+        var states = new List<Tensor> { EmbedTokens(x) };
+        for (int i = 0; i < stack.Count; i++) states.Add(stack.ForwardRange(states[^1], i, i + 1));
+        return cat(states, -1);
+    }
+
+    /// <summary>The family's encoder: token ids to the last hidden state B×T×H (inputs bound).</summary>
+    private protected abstract Tensor EncodeTokens(Tensor inputIds);
+
+    /// <summary>Pooled features B×<see cref="NumFeatures"/> (no classifier, no normalisation): what a probe is trained on.</summary>
+    public Tensor PooledFeatures(Tensor inputIds, Tensor? attentionMask = null, Tensor? tokenTypeIds = null)
+    {
+        using var bound = Bind(inputIds, attentionMask, tokenTypeIds);
+        return Pool(ForwardFeatures(inputIds));
+    }
+
     /// <summary>Runs the model (features and head) with an explicit attention mask (1 keep, 0 pad; default: ids ≠ pad) and token types (default: zeros).</summary>
     public Tensor Forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? tokenTypeIds = null)
     {
@@ -219,8 +252,57 @@ public abstract class TextEncoder : ZooModel
     public Tensor LastHiddenState(Tensor inputIds, Tensor? attentionMask = null, Tensor? tokenTypeIds = null)
     {
         using var bound = Bind(inputIds, attentionMask, tokenTypeIds);
-        return ForwardFeatures(inputIds);
+        return EncodeTokens(inputIds);
     }
+
+    /// <summary>
+    /// The hidden state B×T×H after the embeddings and the first <paramref name="layers"/> transformer layers
+    /// (0 = what the first layer sees). With <see cref="ForwardFrom"/> it splits <see cref="Forward"/> in two, so the
+    /// lower layers can run once over a dataset and only the top layers and the head be trained on the cached states.
+    /// </summary>
+    public Tensor HiddenStateAfter(int layers, Tensor inputIds, Tensor? attentionMask = null, Tensor? tokenTypeIds = null)
+    {
+        var stack = LayerStack();
+        if (layers < 0 || layers > stack.Count) throw new ArgumentOutOfRangeException(nameof(layers), $"{GetName()} has {stack.Count} transformer layers; asked for the state after {layers}.");
+        using var bound = Bind(inputIds, attentionMask, tokenTypeIds);
+        return stack.ForwardRange(EmbedTokens(inputIds), 0, layers);
+    }
+
+    /// <summary>
+    /// Runs the transformer layers from <paramref name="fromLayer"/> (0-based) to the last, then the head, on a hidden
+    /// state from <see cref="HiddenStateAfter"/>: <c>ForwardFrom(k, HiddenStateAfter(k, ids, mask), mask)</c> equals
+    /// <c>Forward(ids, mask)</c>. <paramref name="attentionMask"/> is B×T (1 keep, 0 pad).
+    /// </summary>
+    public Tensor ForwardFrom(int fromLayer, Tensor hidden, Tensor attentionMask)
+    {
+        var stack = LayerStack();
+        if (fromLayer < 0 || fromLayer > stack.Count) throw new ArgumentOutOfRangeException(nameof(fromLayer), $"{GetName()} has {stack.Count} transformer layers; asked to start at layer {fromLayer}.");
+        if (hidden.dim() != 3 || attentionMask.dim() != 2 || hidden.shape[0] != attentionMask.shape[0] || hidden.shape[1] != attentionMask.shape[1])
+            throw new ArgumentException($"Expected a B×T×H hidden state and a B×T mask, got [{string.Join(", ", hidden.shape)}] and [{string.Join(", ", attentionMask.shape)}].");
+        if (Pooling == TextPooling.LayerMeanMax)
+            throw new InvalidOperationException("ForwardFrom needs a pooling of the last hidden state; LayerMeanMax pools every layer, so set Pooling to Mean (then ReplaceSequenceHead) to fine-tune the top layers.");
+        using var bound = Inputs.Bind(attentionMask, null, null, hidden.dtype);
+        return ForwardHead(stack.ForwardRange(hidden, fromLayer, stack.Count));
+    }
+
+    /// <summary>
+    /// Every hidden state of one pass (Hugging Face's <c>output_hidden_states</c>): element 0 is what the first layer
+    /// sees, element <c>i</c> the output of layer <c>i</c>; the last equals <see cref="LastHiddenState"/>.
+    /// </summary>
+    public IReadOnlyList<Tensor> HiddenStates(Tensor inputIds, Tensor? attentionMask = null, Tensor? tokenTypeIds = null)
+    {
+        var stack = LayerStack();
+        using var bound = Bind(inputIds, attentionMask, tokenTypeIds);
+        var states = new List<Tensor> { EmbedTokens(inputIds) };
+        for (int i = 0; i < stack.Count; i++) states.Add(stack.ForwardRange(states[^1], i, i + 1));
+        return states;
+    }
+
+    /// <summary>What the first transformer layer sees: the embeddings' output (families with a projection override it).</summary>
+    private protected virtual Tensor EmbedTokens(Tensor inputIds) => Run("embeddings", inputIds);
+
+    private ZooSequential LayerStack() => Get(LayersPath) as ZooSequential
+        ?? throw new InvalidOperationException($"'{LayersPath}' of {GetName()} is not a sequence of layers (was it replaced by surgery?).");
 
     /// <summary>Sentence embeddings: the last hidden state pooled as <see cref="Pooling"/> says (mean over the mask for sentence-transformers models) and L2-normalised.</summary>
     public Tensor Embed(Tensor inputIds, Tensor? attentionMask = null, Tensor? tokenTypeIds = null)
@@ -248,8 +330,16 @@ public abstract class TextEncoder : ZooModel
     {
         TextPooling.Pooler => Run("pooler", hidden),
         TextPooling.Cls => hidden.select(1, 0),
+        TextPooling.LayerMeanMax => cat([MeanPool(hidden, Inputs.AttentionMask), MaxPool(hidden, Inputs.AttentionMask)], 1),
         _ => MeanPool(hidden, Inputs.AttentionMask),
     };
+
+    /// <summary>Maximum of <paramref name="hidden"/> (B×T×H) over the positions <paramref name="mask"/> (B×T) keeps; all positions when null.</summary>
+    public static Tensor MaxPool(Tensor hidden, Tensor? mask)
+    {
+        if (mask is null) return hidden.amax([1]);
+        return hidden.masked_fill(mask.eq(0).unsqueeze(-1), float.MinValue).amax([1]);
+    }
 
     /// <summary>Mean of <paramref name="hidden"/> (B×T×H) over the positions <paramref name="mask"/> (B×T) keeps; all positions when null.</summary>
     public static Tensor MeanPool(Tensor hidden, Tensor? mask)
@@ -272,7 +362,7 @@ public abstract class TextEncoder : ZooModel
     private protected virtual Tensor ClassifySequence(Tensor pooled) => Run("classifier", Run("dropout", pooled));
 
     /// <summary>A fresh sequence classifier (a linear layer, as BERT); families override it.</summary>
-    private protected virtual nn.Module<Tensor, Tensor> CreateSequenceHead(int numClasses) => nn.Linear(_hidden, numClasses);
+    private protected virtual nn.Module<Tensor, Tensor> CreateSequenceHead(int numClasses) => nn.Linear(NumFeatures, numClasses);
 
     /// <inheritdoc />
     protected override nn.Module<Tensor, Tensor> CreateHead(int numClasses)

@@ -152,6 +152,62 @@ public class NlpModelTests
         Assert.True(emb.norm(1).allclose(ones(2), atol: 1e-5));
     }
 
+    /// <summary>Splitting the forward pass at any layer (cache the lower layers, train the top) gives the same logits as one pass, for every family.</summary>
+    [Theory]
+    [InlineData("bert")]
+    [InlineData("roberta")]
+    [InlineData("distilbert")]
+    [InlineData("electra")]
+    public void ForwardSplitAtAnyLayerEqualsForward(string family)
+    {
+        using var scope = NewDisposeScope();
+        TextEncoder model = family switch
+        {
+            "bert" => new BertModel(TinyBert, new ModelOptions(NumClasses: 3)),
+            "roberta" => new RobertaModel(TinyRoberta, new ModelOptions(NumClasses: 3)),
+            "electra" => new ElectraModel(new ElectraConfig(TinyBert, EmbeddingSize: 16), new ModelOptions(NumClasses: 3)),
+            _ => new DistilBertModel(TinyDistil, new ModelOptions(NumClasses: 3)),
+        };
+        model.eval();
+        long pad = model.PadTokenId;
+        var ids = Ids([10, 11, 12, 13, 14], [20, 21, 22, pad, pad]);
+        var mask = ids.ne(pad).to_type(ScalarType.Int64);
+        var whole = model.Forward(ids, mask);
+        for (int k = 0; k <= model.NumLayers; k++)
+        {
+            var split = model.ForwardFrom(k, model.HiddenStateAfter(k, ids, mask), mask);
+            Assert.True(split.allclose(whole, atol: 1e-5), $"split at layer {k}");
+        }
+        Assert.True(model.HiddenStateAfter(model.NumLayers, ids, mask).allclose(model.LastHiddenState(ids, mask), atol: 1e-6));
+        Assert.Throws<ArgumentOutOfRangeException>(() => model.HiddenStateAfter(model.NumLayers + 1, ids, mask));
+        Assert.Throws<ArgumentException>(() => model.ForwardFrom(0, zeros(2, 5), mask));
+    }
+
+    /// <summary>Layer mean+max pooling: every hidden state's masked mean and max, concatenated; padding changes nothing; the head is sized to it; a checkpoint spec rebuilds it.</summary>
+    [Fact]
+    public void LayerMeanMaxPoolsEveryLayerAndIgnoresPadding()
+    {
+        using var scope = NewDisposeScope();
+        var model = new BertModel(TinyBert, new ModelOptions(NumClasses: 0));
+        model.eval();
+        model.Pooling = TextPooling.LayerMeanMax;
+        Assert.Equal(2 * 32 * 3, model.NumFeatures);
+        model.ReplaceSequenceHead(2);
+        long pad = model.PadTokenId;
+        var batch = Ids([10, 11, 12, 13, 14], [20, 21, 22, pad, pad]);
+        var pooled = model.PooledFeatures(batch);
+        Assert.Equal(new long[] { 2, 192 }, pooled.shape);
+        var alone = model.PooledFeatures(Ids([20, 21, 22]));
+        Assert.True(pooled[1].allclose(alone[0], atol: 1e-5), "padding must not change the pooled features");
+        var states = model.HiddenStates(Ids([20, 21, 22]));
+        var all = cat(states.ToArray(), -1)[0];
+        Assert.True(alone[0, ..96].allclose(all.mean([0]), atol: 1e-5), "means of every layer");
+        Assert.True(alone[0, 96..].allclose(all.amax([0]), atol: 1e-5), "maxima of every layer");
+        Assert.Equal(new long[] { 2, 2 }, model.Forward(batch).shape);
+        Assert.Equal(new long[] { 2, 5, 32 }, model.LastHiddenState(batch).shape);
+        Assert.Throws<InvalidOperationException>(() => model.ForwardFrom(1, model.HiddenStateAfter(1, batch), batch.ne(pad).to_type(ScalarType.Int64)));
+    }
+
     /// <summary>RoBERTa's position ids count non-padding tokens from padding_idx + 1; padding keeps padding_idx.</summary>
     [Fact]
     public void RobertaPositionIdsStartAfterPadding()

@@ -21,6 +21,31 @@ public class TokenizerTests
 
     private static int Line(string token) => Array.IndexOf(VocabLines.Value, token) is var i and >= 0 ? i : throw new KeyNotFoundException(token);
 
+    /// <summary>Head+tail truncation keeps the first and the last tokens of a long text, equals EncodeOne when the text fits or the tail is 0, and reads only the ends of a huge text.</summary>
+    [Fact]
+    public void HeadTailTruncationKeepsBothEnds()
+    {
+        var tok = ModelZoo.Zoo.Tokenizer("all-minilm-l6-v2");
+        var words = Enumerable.Range(0, 300).Select(i => i % 2 == 0 ? "alpha" : "beta").ToList();
+        words[0] = "first"; words[^1] = "last"; words[^2] = "ending";
+        var text = string.Join(' ', words);
+        var full = tok.EncodeOne(text, maxLength: 512).Ids;
+        var ht = tok.EncodeHeadTail(text, 16, 4).Ids;
+        Assert.Equal(16, ht.Length);
+        Assert.Equal(full[..11], ht[..11]);                 // [CLS] + the first 10 tokens
+        Assert.Equal(full[^5..], ht[^5..]);                 // the last 4 tokens + [SEP]
+        Assert.Equal("first", tok.Decode([ht[1]]));
+        Assert.Equal("ending last", tok.Decode(ht[^3..^1]));
+        Assert.Equal(tok.EncodeOne(text, maxLength: 16).Ids, tok.EncodeHeadTail(text, 16, 0).Ids);
+        Assert.Equal(tok.EncodeOne("short text", maxLength: 16).Ids, tok.EncodeHeadTail("short text", 16, 7).Ids);
+        var huge = "start " + new string('x', 5_000_000) + " finish";
+        var h = tok.EncodeHeadTail(huge, 16, 4).Ids;
+        Assert.Equal(16, h.Length);
+        Assert.Equal("start", tok.Decode([h[1]]));
+        Assert.Equal("finish", tok.Decode([h[^2]]));
+        Assert.Throws<ArgumentOutOfRangeException>(() => tok.EncodeHeadTail(text, 16, 15));
+    }
+
     [Fact]
     public void WordPieceGivesBertIdsForHelloWorld()
     {
