@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using ModelZoo.Data;
 using ModelZoo.FineTune;
+using ModelZoo.Tasks.Recipes;
 using ModelZoo.Tasks.Reports;
 using ModelZoo.Tasks.Vision;
 using ModelZoo.Tokenizers;
@@ -156,7 +157,7 @@ public static class TextQuickstart
             $"wall time {total.Elapsed.TotalSeconds:F0}s, CPU time {cpu.TotalSeconds:F0}s (tokenize {twTok.Elapsed.TotalSeconds:F0}s, embed {twEmbed.Elapsed.TotalSeconds:F0}s, head {twHead.Elapsed.TotalSeconds:F0}s)");
 
         // 7. Checkpoint and report
-        var runFolder = VisionQuickstart.RunFolder(o.Output, "quickstart-text");
+        var runFolder = RecipeRunner.NewRunFolder(o.Output, "quickstart-text");
         var spec = new TrainedModelSpec { Task = "nlp", Model = o.Model, ClassNames = classes.ToList(), MaxLength = maxLength };
         var ckpt = Path.Combine(runFolder, "best.ckpt");
         using (var learner = new Learner(model, Array.Empty<Batch>(), options: new LearnerOptions { Seed = o.Seed, Device = device, Config = spec.ToJson(), RunFolder = runFolder, Output = TextWriter.Null }))
