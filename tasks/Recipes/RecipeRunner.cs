@@ -110,7 +110,7 @@ public static class RecipeRunner
         var history = new StepHistory();
         callbacks.Add(history);
         if (r.Train.EarlyStoppingPatience > 0 && validLoader is not null) callbacks.Add(new EarlyStopping("valid_loss", r.Train.EarlyStoppingPatience));
-        if (r.Train.TimeBudgetSeconds > 0) callbacks.Add(new TimeBudget(total, r.Train.TimeBudgetSeconds));
+        if (r.Train.TimeBudgetSeconds > 0) callbacks.Add(new TimeBudget(total, r.Train.TimeBudgetSeconds, exemptCachedHead: r.Train.FeatureCache != "off" && r.Data.Augment.Count == 0));
         var learnerOptions = new LearnerOptions
         {
             Optimizer = r.Train.Optimizer == "sgd" ? OptimizerSettings.Sgd(r.Train.Momentum, weightDecay: r.Train.WeightDecay) : OptimizerSettings.AdamW(r.Train.WeightDecay),
@@ -133,7 +133,8 @@ public static class RecipeRunner
 
         // 4. Train
         var trainWatch = Stopwatch.StartNew();
-        string plannedText = Train(r, model, learner, trainLoader, validLoader, lr, batchSize, log);
+        // The linear probe's cache reads every training item once, in order (the shuffling loader drops the last partial batch).
+        string plannedText = Train(r, model, learner, trainLoader, () => data.Loader(trainIdx, train: false, batchSize, r.Seed, []), validLoader, lr, batchSize, log);
         trainWatch.Stop();
 
         // 5. Best weights, last checkpoint, evaluation, report
@@ -177,7 +178,8 @@ public static class RecipeRunner
         return new RecipeResult(runFolder, best, last, valAcc, testAcc, total.Elapsed);
     }
 
-    private static string Train(Recipe r, ZooModel model, Learner learner, IEnumerable<Batch> trainLoader, IEnumerable<Batch>? validLoader, double lr, int batchSize, TextWriter log)
+    private static string Train(Recipe r, ZooModel model, Learner learner, IEnumerable<Batch> trainLoader, Func<IEnumerable<Batch>> allTrainItems, IEnumerable<Batch>? validLoader,
+        double lr, int batchSize, TextWriter log)
     {
         var t = r.Train;
         Schedule MakeSchedule(LrSpec spec) => t.Schedule switch
@@ -201,7 +203,7 @@ public static class RecipeRunner
                 if (cache)
                 {
                     var opts = new FeatureCacheOptions(BatchSize: batchSize, Seed: r.Seed);
-                    using var trainCache = FeatureCache.Build(model, trainLoader, opts, learner.Device);
+                    using var trainCache = FeatureCache.Build(model, allTrainItems(), opts, learner.Device);
                     using var validCache = validLoader is null ? null : FeatureCache.Build(model, validLoader, opts, learner.Device);
                     log.WriteLine($"feature cache: {trainCache.Count:N0} train{(validCache is null ? "" : $" + {validCache.Count:N0} validation")} items × {trainCache.FeatureDim} features in {(trainCache.BuildTime + (validCache?.BuildTime ?? TimeSpan.Zero)).TotalSeconds:F1}s");
                     using (learner.UseFeatureCache(trainCache, validCache)) learner.Fit(t.Epochs, schedule);
@@ -273,14 +275,26 @@ public static class RecipeRunner
         return Path.GetFullPath(folder);
     }
 
-    /// <summary>Stops training once the wall-time budget is spent (every later fit stops at its first batch).</summary>
-    private sealed class TimeBudget(Stopwatch clock, int seconds) : Callback
+    /// <summary>
+    /// Stops training once the wall-time budget is spent (every later fit stops at its first batch). With
+    /// <paramref name="exemptCachedHead"/>, epochs that train only the head (on cached features: milliseconds per step)
+    /// are not cut, so a run whose feature pass used up the budget still gets a trained head.
+    /// </summary>
+    private sealed class TimeBudget(Stopwatch clock, int seconds, bool exemptCachedHead) : Callback
     {
         private bool _said;
+        private bool _headOnly;
+
+        public override void BeforeEpoch(Learner learner)
+        {
+            var head = learner.Model.HeadPath;
+            _headOnly = exemptCachedHead && learner.Model.named_parameters().Where(p => p.parameter.requires_grad)
+                .All(p => p.name == head || p.name.StartsWith(head + ".", StringComparison.Ordinal));
+        }
 
         public override void BeforeBatch(Learner learner)
         {
-            if (!learner.IsTraining || clock.Elapsed.TotalSeconds < seconds) return;
+            if (!learner.IsTraining || _headOnly || clock.Elapsed.TotalSeconds < seconds) return;
             if (!_said) learner.Log($"train.time_budget_seconds ({seconds}s) spent: training stops here; the run still evaluates and reports.");
             _said = true;
             throw new CancelFitException();

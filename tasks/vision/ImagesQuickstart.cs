@@ -198,7 +198,7 @@ public static class ImagesQuickstart
     /// <summary>Chooses resolution, batch size, mode and epochs from the data and the measured speed, and builds the recipe.</summary>
     internal static (Recipe Recipe, List<(string, string)> Choices) Plan(ImagesQuickstartOptions o, Layout layout, Stopwatch clock, TextWriter log)
     {
-        var choices = new List<(string, string)> { ("data", layout.Description) };
+        var choices = new List<(string, string)> { ("dataset", layout.Description) };
         int total = layout.ClassCounts.Sum();
         int used = o.Limit > 0 ? Math.Min(o.Limit, total) : total;
         double valFraction = layout.Val is not null ? 0 : used < 2000 ? 0.2 : 0.1;
@@ -215,7 +215,7 @@ public static class ImagesQuickstart
         using var model = Zoo.Load(o.Model);
         var pre = model.Preprocessing;
         if (model.InChans != 3) throw new RecipeException($"--model {o.Model} takes {model.InChans} input channel(s); the images quickstart feeds RGB images to a 3-channel model.");
-        choices.Add(("model", $"{o.Model} ({model.LoadedWeights?.Tag ?? "random init"} weights) with a new {layout.ClassNames.Count}-class head; its preprocessing: " +
+        choices.Add(("backbone", $"{o.Model} ({model.LoadedWeights?.Tag ?? "random init"} weights) with a new {layout.ClassNames.Count}-class head; its preprocessing: " +
             $"{pre.ChannelOrder} × {pre.ValueRange:0}, mean {string.Join("/", pre.Mean.Select(m => m.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)))}, std {string.Join("/", pre.Std.Select(s => s.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)))}"));
         model.to(device);
         double decode = MeasureDecode(layout.Samples, pre);
@@ -279,14 +279,14 @@ public static class ImagesQuickstart
         }
         else
         {
-            int epochs = Math.Clamp((int)Math.Ceiling(400.0 / steps), 5, 50);
+            int epochs = Math.Clamp((int)Math.Ceiling(200.0 / steps), 5, 20); // each epoch also writes last.ckpt (and best.ckpt): keep their number modest
             recipe.Train.Mode = "linear-probe";
             recipe.Train.Epochs = epochs;
             recipe.Train.Lr = 3e-3;
             recipe.Train.WeightDecay = 1e-4;
             recipe.Train.Warmup = 0.1;
             recipe.Train.FeatureCache = "on";
-            choices.Add(("training", $"linear probe: frozen backbone, features computed once and cached, the new head trained {epochs} epochs (~{epochs * steps} steps; AdamW lr 3e-3, one-cycle). " +
+            choices.Add(("training", $"linear probe: frozen backbone, features computed once and cached, the new head trained {epochs} epochs (~{epochs * steps} steps, about 200 and 5–20 epochs; AdamW lr 3e-3, one-cycle). " +
                 (o.Mode is not null ? "Chosen with --mode." : $"Why: fine-tuning {nTrain:N0} images at {size}px takes ~{trainEpoch:F0}s per epoch (measured), so fewer than two epochs fit the {o.TimeBudgetSeconds}s budget; raise --budget to fine-tune.")));
         }
         choices.Add(("budget", $"{o.TimeBudgetSeconds}s wall time (--budget); training stops early if it would overrun, the run still evaluates and reports"));

@@ -103,7 +103,7 @@ public sealed class ImagesQuickstartTests(ShapesQuickstartRun run) : IClassFixtu
     {
         var r = run.Result;
         var log = run.Log.ToString();
-        foreach (var what in new[] { "data:", "split:", "model:", "resolution:", "batch size:", "training:" }) Assert.Contains(what, log);
+        foreach (var what in new[] { "dataset:", "split:", "backbone:", "resolution:", "batch size:", "training:" }) Assert.Contains(what, log);
         Assert.Contains("stratified", log);
         Assert.Equal("validation", r.EvaluatedOn);
         Assert.True(r.Accuracy >= 0.75, $"validation accuracy {r.Accuracy:P1} on coloured shapes\n{log}");
