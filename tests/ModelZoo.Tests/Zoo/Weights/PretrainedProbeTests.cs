@@ -67,7 +67,7 @@ public sealed class PretrainedProbeTests(ITestOutputHelper output)
         double featureSeconds = sw.Elapsed.TotalSeconds;
         var (acc, loss, iterations) = LinearProbe.FitAndScore(fTrain, trY, fTest, teY);
         var line = $"{name}: {size}px, {trX.shape[0]} train / {teX.shape[0]} test: accuracy {acc * 100:F2}% " +
-            $"(train loss {loss:F4} after {iterations} L-BFGS evaluations; features {featureSeconds:F0}s, probe {sw.Elapsed.TotalSeconds - featureSeconds:F1}s)");
+            $"(train loss {loss:F4} after {iterations} L-BFGS evaluations; features {featureSeconds:F0}s, probe {sw.Elapsed.TotalSeconds - featureSeconds:F1}s)";
         output.WriteLine(line);
         if (Environment.GetEnvironmentVariable("ZOO_PROBE_LOG") is { Length: > 0 } logFile) File.AppendAllText(logFile, line + Environment.NewLine);
         return acc;
