@@ -11,6 +11,7 @@ internal static class QuickstartCommand
     {
         var command = new Command("quickstart", "From a dataset to a trained classifier, with a report, in one command.");
         command.Subcommands.Add(Vision());
+        command.Subcommands.Add(Images());
         command.Subcommands.Add(Text());
         return command;
     }
@@ -40,6 +41,40 @@ internal static class QuickstartCommand
             Console.WriteLine($"Fashion-MNIST test accuracy: {result.TestAccuracy * 100:F2}% ({result.TestCount:N0} images) in {result.Elapsed.TotalSeconds:F0}s");
             return 0;
         });
+        return command;
+    }
+
+    private static Command Images()
+    {
+        var path = new Argument<string>("data") { Description = "Image folder (one sub-folder per class, or train/ + val/ or test/ folders of those), CSV/TSV of path,label rows, or Parquet file(s) of image bytes + label." };
+        var imageCol = new Option<string?>("--image-col") { Description = "Image column of a CSV (default: path) or Parquet file (default: image)." };
+        var labelCol = new Option<string>("--label-col") { Description = "Label column of a CSV or Parquet file.", DefaultValueFactory = _ => "label" };
+        var model = new Option<string>("--model") { Description = "Catalog model (default: offline pretrained ResNet-18).", DefaultValueFactory = _ => "resnet18-cntk" };
+        var budget = new Option<int>("--budget") { Description = "Wall-time budget in seconds; resolution, training mode and epochs are planned to fit.", DefaultValueFactory = _ => 300 };
+        var size = new Option<int>("--image-size") { Description = "Image side fed to the model (default: chosen from the images and the budget).", DefaultValueFactory = _ => 0 };
+        var mode = new Option<string?>("--mode") { Description = "linear-probe or fine-tune-fastai (default: chosen from the dataset size and the budget)." };
+        mode.AcceptOnlyFromAmong("linear-probe", "fine-tune-fastai");
+        var limit = new Option<int>("--limit") { Description = "Use only this many images, a stratified sample (0 = all).", DefaultValueFactory = _ => 0 };
+        var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N.", DefaultValueFactory = _ => "auto" };
+        var output = new Option<string>("--output") { Description = "Folder for run folders.", DefaultValueFactory = _ => "runs" };
+        var seed = new Option<int>("--seed") { Description = "Random seed (split, head, shuffling).", DefaultValueFactory = _ => 42 };
+        var command = new Command("images", "Any image folder, CSV or Parquet file → a classifier on a pretrained backbone, with a report; says what it chose.")
+        {
+            path, imageCol, labelCol, model, budget, size, mode, limit, device, output, seed,
+        };
+        command.SetAction(r => CliErrors.Run("quickstart images", () =>
+        {
+            var options = new ImagesQuickstartOptions
+            {
+                Path = r.GetValue(path)!, ImageColumn = r.GetValue(imageCol), LabelColumn = r.GetValue(labelCol)!, Model = r.GetValue(model)!,
+                TimeBudgetSeconds = r.GetValue(budget), ImageSize = r.GetValue(size), Mode = r.GetValue(mode), Limit = r.GetValue(limit),
+                Device = r.GetValue(device)!, Output = r.GetValue(output)!, Seed = r.GetValue(seed),
+            };
+            var result = ImagesQuickstart.Run(options, Console.Out);
+            Console.WriteLine($"{result.EvaluatedOn} accuracy: {result.Accuracy * 100:F2}% in {result.Elapsed.TotalSeconds:F0}s; checkpoint {result.Checkpoint} " +
+                $"(try: zoo predict {result.Checkpoint} IMAGE)");
+            return 0;
+        }));
         return command;
     }
 

@@ -278,9 +278,9 @@ internal static class DataSources
                 return new FileImageData(ImageFolder.Open(Need()), plan, d.Workers);
             case "image-csv":
                 Exists(Need());
-                return new FileImageData(ImageCsv.Open(Need(), labelColumn: d.Label), plan, d.Workers);
+                return new FileImageData(ImageCsv.Open(Need(), pathColumn: d.Image ?? "path", labelColumn: d.Label), plan, d.Workers);
             case "parquet-images":
-                return new FileImageData(ParquetImages.Open(Need(), labelColumn: d.Label), plan, d.Workers);
+                return new FileImageData(ParquetImages.Open(Need(), imageColumn: d.Image ?? "image", labelColumn: d.Label), plan, d.Workers);
             case "text-csv":
                 Exists(Need());
                 return new TextData(TextDataset.FromCsv(Need(), d.Text, d.Label), Zoo.Tokenizer(plan.Model), plan, d.Workers);

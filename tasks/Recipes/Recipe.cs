@@ -84,6 +84,12 @@ public sealed class DataSection
     /// <summary>Separate test set (same kind of source), evaluated once at the end; empty to use the source's own test split if it has one.</summary>
     public string? TestPath { get; set; }
 
+    /// <summary>Separate validation set (same kind of source) used instead of holding out <see cref="ValSplit"/> of the training data.</summary>
+    public string? ValPath { get; set; }
+
+    /// <summary>Image column for table sources (empty: <c>path</c> for image-csv, <c>image</c> for parquet-images).</summary>
+    public string? Image { get; set; }
+
     /// <summary>Text column for text sources.</summary>
     public string Text { get; set; } = "text";
 

@@ -28,7 +28,10 @@ public static class RecipeRunner
 {
     /// <summary>Runs <paramref name="recipe"/>, writing progress to <paramref name="log"/>.</summary>
     /// <exception cref="RecipeException">The recipe cannot run as written (missing data, wrong source for the model, …); the message says what to change.</exception>
-    public static RecipeResult Run(Recipe recipe, TextWriter log)
+    public static RecipeResult Run(Recipe recipe, TextWriter log) => Run(recipe, log, null, null);
+
+    /// <summary>Runs <paramref name="recipe"/>; <paramref name="title"/> and <paramref name="notes"/> (a quickstart's choices) go into the report.</summary>
+    internal static RecipeResult Run(Recipe recipe, TextWriter log, string? title, IReadOnlyList<(string, string)>? notes)
     {
         var total = Stopwatch.StartNew();
         var r = recipe;
@@ -62,11 +65,21 @@ public static class RecipeRunner
         using var data = DataSources.Open(r.Data.Source, r.Data.Path, testSplit: false, plan, r.Data, log);
         var all = Enumerable.Range(0, data.Count).ToArray();
         var used = DataSources.StratifiedSample(all, data.LabelOf, r.Data.Limit, r.Seed);
-        var (trainIdx, valIdx) = r.Data.ValSplit > 0 ? DataSources.StratifiedSplit(used, data.LabelOf, r.Data.ValSplit, r.Seed) : (used, []);
+        var (trainIdx, valIdx) = r.Data.ValSplit > 0 && r.Data.ValPath is null ? DataSources.StratifiedSplit(used, data.LabelOf, r.Data.ValSplit, r.Seed) : (used, []);
+        LabeledData? valData = null;
+        if (r.Data.ValPath is not null)
+        {
+            valData = DataSources.Open(r.Data.Source, r.Data.ValPath, testSplit: true, plan, r.Data, log);
+            CheckSameClasses(data, valData, "data.val_path");
+            valIdx = Enumerable.Range(0, valData.Count).ToArray();
+        }
+        using var valOwner = valData;
+        var validation = valData ?? data;
         LabeledData? testData = null;
         if (r.Data.TestPath is not null) testData = DataSources.Open(r.Data.Source, r.Data.TestPath, testSplit: true, plan, r.Data, log);
         else if (DataSources.HasOwnTest(r.Data.Source)) testData = DataSources.Open(r.Data.Source, r.Data.Path, testSplit: true, plan, r.Data, log);
         using var testOwner = testData;
+        if (testData is not null && r.Data.TestPath is not null) CheckSameClasses(data, testData, "data.test_path");
         int classes = data.ClassNames.Count;
         if (classes < 2) throw new RecipeException($"{data.Source} has {classes} class(es); a classifier needs at least two. Check data.path and data.label.");
         int batchSize = r.Data.BatchSize > 0 ? r.Data.BatchSize : task == "nlp" ? 32 : imageSize <= 64 ? 128 : 32;
@@ -92,12 +105,12 @@ public static class RecipeRunner
             ImageSize = imageSize, Preprocessing = plan.Preprocessing, MaxLength = plan.MaxLength, Recipe = recipeYaml,
         };
         var trainLoader = data.Loader(trainIdx, train: true, batchSize, r.Seed, r.Data.Augment);
-        var validLoader = valIdx.Length > 0 ? data.Loader(valIdx, train: false, batchSize, r.Seed, []) : null;
+        var validLoader = valIdx.Length > 0 ? validation.Loader(valIdx, train: false, batchSize, r.Seed, []) : null;
         var callbacks = new List<Callback>();
         var history = new StepHistory();
         callbacks.Add(history);
         if (r.Train.EarlyStoppingPatience > 0 && validLoader is not null) callbacks.Add(new EarlyStopping("valid_loss", r.Train.EarlyStoppingPatience));
-        if (r.Train.TimeBudgetSeconds > 0) callbacks.Add(new TimeBudget(total, r.Train.TimeBudgetSeconds));
+        if (r.Train.TimeBudgetSeconds > 0) callbacks.Add(new TimeBudget(total, r.Train.TimeBudgetSeconds, exemptCachedHead: r.Train.FeatureCache != "off" && r.Data.Augment.Count == 0));
         var learnerOptions = new LearnerOptions
         {
             Optimizer = r.Train.Optimizer == "sgd" ? OptimizerSettings.Sgd(r.Train.Momentum, weightDecay: r.Train.WeightDecay) : OptimizerSettings.AdamW(r.Train.WeightDecay),
@@ -120,7 +133,8 @@ public static class RecipeRunner
 
         // 4. Train
         var trainWatch = Stopwatch.StartNew();
-        string plannedText = Train(r, model, learner, trainLoader, validLoader, lr, batchSize, log);
+        // The linear probe's cache reads every training item once, in order (the shuffling loader drops the last partial batch).
+        string plannedText = Train(r, model, learner, trainLoader, () => data.Loader(trainIdx, train: false, batchSize, r.Seed, []), validLoader, lr, batchSize, log);
         trainWatch.Stop();
 
         // 5. Best weights, last checkpoint, evaluation, report
@@ -136,7 +150,7 @@ public static class RecipeRunner
         {
             var ev = learner.Evaluate(validLoader);
             valAcc = ev.Accuracy;
-            summaries.Add(Summarize("validation", ev, data, valIdx));
+            summaries.Add(Summarize("validation", ev, validation, valIdx));
             log.WriteLine($"validation accuracy: {ev.Accuracy * 100:F2}% on {ev.Count:N0} items (best weights)");
         }
         if (testData is not null)
@@ -158,12 +172,14 @@ public static class RecipeRunner
             ("time", $"{total.Elapsed.TotalSeconds:F0}s total, training {trainWatch.Elapsed.TotalSeconds:F0}s"),
             ("checkpoints", "best.ckpt (evaluated here), last.ckpt"),
         };
-        RunReport.Write(runFolder, $"Recipe run: {r.Name}", facts, history.ToHistory(), summaries);
+        if (notes is not null) facts.InsertRange(1, notes);
+        RunReport.Write(runFolder, title ?? $"Recipe run: {r.Name}", facts, history.ToHistory(), summaries);
         log.WriteLine($"run folder: {runFolder} (recipe.yaml, metrics.jsonl, best.ckpt, last.ckpt, report.md, report.html)");
         return new RecipeResult(runFolder, best, last, valAcc, testAcc, total.Elapsed);
     }
 
-    private static string Train(Recipe r, ZooModel model, Learner learner, IEnumerable<Batch> trainLoader, IEnumerable<Batch>? validLoader, double lr, int batchSize, TextWriter log)
+    private static string Train(Recipe r, ZooModel model, Learner learner, IEnumerable<Batch> trainLoader, Func<IEnumerable<Batch>> allTrainItems, IEnumerable<Batch>? validLoader,
+        double lr, int batchSize, TextWriter log)
     {
         var t = r.Train;
         Schedule MakeSchedule(LrSpec spec) => t.Schedule switch
@@ -187,7 +203,7 @@ public static class RecipeRunner
                 if (cache)
                 {
                     var opts = new FeatureCacheOptions(BatchSize: batchSize, Seed: r.Seed);
-                    using var trainCache = FeatureCache.Build(model, trainLoader, opts, learner.Device);
+                    using var trainCache = FeatureCache.Build(model, allTrainItems(), opts, learner.Device);
                     using var validCache = validLoader is null ? null : FeatureCache.Build(model, validLoader, opts, learner.Device);
                     log.WriteLine($"feature cache: {trainCache.Count:N0} train{(validCache is null ? "" : $" + {validCache.Count:N0} validation")} items × {trainCache.FeatureDim} features in {(trainCache.BuildTime + (validCache?.BuildTime ?? TimeSpan.Zero)).TotalSeconds:F1}s");
                     using (learner.UseFeatureCache(trainCache, validCache)) learner.Fit(t.Epochs, schedule);
@@ -216,6 +232,17 @@ public static class RecipeRunner
                 return $"fastai fine_tune: {t.FreezeEpochs} frozen epoch(s) at slice({lr:G3}), then {t.Epochs} epoch(s) at slice({lr / 2 / t.LrSpread:G3}, {lr / 2:G3}), one-cycle, {t.Optimizer}";
             }
         }
+    }
+
+    /// <summary>A separate validation/test set must have the training set's classes in the same order (labels are indices).</summary>
+    private static void CheckSameClasses(LabeledData train, LabeledData other, string key)
+    {
+        if (train.ClassNames.SequenceEqual(other.ClassNames)) return;
+        var missing = train.ClassNames.Except(other.ClassNames).ToList();
+        var extra = other.ClassNames.Except(train.ClassNames).ToList();
+        throw new RecipeException($"{key} '{other.Source}' has classes [{string.Join(", ", other.ClassNames)}] but the training data '{train.Source}' has " +
+            $"[{string.Join(", ", train.ClassNames)}]" + (missing.Count > 0 ? $"; missing: {string.Join(", ", missing)}" : "") + (extra.Count > 0 ? $"; extra: {string.Join(", ", extra)}" : "") +
+            ". Give both the same classes (the same class sub-folders or label values).");
     }
 
     internal static EvaluationSummary Summarize(string split, Evaluation ev, LabeledData data, int[] indices, int top = 16)
@@ -248,14 +275,26 @@ public static class RecipeRunner
         return Path.GetFullPath(folder);
     }
 
-    /// <summary>Stops training once the wall-time budget is spent (every later fit stops at its first batch).</summary>
-    private sealed class TimeBudget(Stopwatch clock, int seconds) : Callback
+    /// <summary>
+    /// Stops training once the wall-time budget is spent (every later fit stops at its first batch). With
+    /// <paramref name="exemptCachedHead"/>, epochs that train only the head (on cached features: milliseconds per step)
+    /// are not cut, so a run whose feature pass used up the budget still gets a trained head.
+    /// </summary>
+    private sealed class TimeBudget(Stopwatch clock, int seconds, bool exemptCachedHead) : Callback
     {
         private bool _said;
+        private bool _headOnly;
+
+        public override void BeforeEpoch(Learner learner)
+        {
+            var head = learner.Model.HeadPath;
+            _headOnly = exemptCachedHead && learner.Model.named_parameters().Where(p => p.parameter.requires_grad)
+                .All(p => p.name == head || p.name.StartsWith(head + ".", StringComparison.Ordinal));
+        }
 
         public override void BeforeBatch(Learner learner)
         {
-            if (!learner.IsTraining || clock.Elapsed.TotalSeconds < seconds) return;
+            if (!learner.IsTraining || _headOnly || clock.Elapsed.TotalSeconds < seconds) return;
             if (!_said) learner.Log($"train.time_budget_seconds ({seconds}s) spent: training stops here; the run still evaluates and reports.");
             _said = true;
             throw new CancelFitException();

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using ModelZoo.Data;
 using ModelZoo.FineTune;
 using ModelZoo.Tasks.Recipes;
@@ -136,7 +135,7 @@ public static class VisionQuickstart
         cache.Detach();
 
         // 4. Train the rest on the cache, planned to fit the budget
-        var runFolder = RunFolder(o.Output, "quickstart-vision");
+        var runFolder = RecipeRunner.NewRunFolder(o.Output, "quickstart-vision");
         var spec = new TrainedModelSpec
         {
             Task = "vision", Model = o.Model, Surgery = surgery, ClassNames = train.ClassNames.ToList(), ImageSize = o.ImageSize,
@@ -204,15 +203,7 @@ public static class VisionQuickstart
         return new QuickstartResult(runFolder, eval.Accuracy, nTest, total.Elapsed, ckpt);
     }
 
-    private static string Describe(IEnumerable<SurgeryStep> steps) =>
-        string.Join(", ", steps.Select(s => s.Remove is not null ? $"remove {s.Remove}" : $"{s.Replace}→{s.With}"));
-
-    internal static string RunFolder(string output, string name)
-    {
-        var folder = Path.Combine(output, $"{DateTime.Now.ToString("yyyy-MM-dd-HHmmss", CultureInfo.InvariantCulture)}-{name}");
-        Directory.CreateDirectory(folder);
-        return Path.GetFullPath(folder);
-    }
+    private static string Describe(IEnumerable<SurgeryStep> steps) => RecipeRunner.Describe(steps);
 
     private static (Tensor X, Tensor Y) Take((Tensor X, Tensor Y) data, int limit) =>
         limit <= 0 || limit >= data.X.shape[0] ? data : (data.X[..limit], data.Y[..limit]);

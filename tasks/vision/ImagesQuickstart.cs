@@ -1,0 +1,332 @@
+using System.Diagnostics;
+using ModelZoo.Data;
+using ModelZoo.Tasks.Recipes;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace ModelZoo.Tasks.Vision;
+
+/// <summary>Settings of <c>zoo quickstart images</c>; everything but <see cref="Path"/> has a default chosen from the data.</summary>
+public sealed record ImagesQuickstartOptions
+{
+    /// <summary>An image folder (one sub-folder per class, or <c>train/</c> + <c>val/</c>/<c>test/</c> folders of those), a CSV/TSV of (path, label) rows, or Parquet file(s) of (image bytes, label).</summary>
+    public required string Path { get; init; }
+
+    /// <summary>Image column of a CSV (default <c>path</c>) or Parquet file (default <c>image</c>).</summary>
+    public string? ImageColumn { get; init; }
+
+    /// <summary>Label column of a CSV or Parquet file.</summary>
+    public string LabelColumn { get; init; } = "label";
+
+    /// <summary>Catalog model; the default has offline pretrained weights.</summary>
+    public string Model { get; init; } = "resnet18-cntk";
+
+    /// <summary>Wall-time budget for the whole run in seconds; resolution, mode and epochs are planned to fit it.</summary>
+    public int TimeBudgetSeconds { get; init; } = 300;
+
+    /// <summary>Image side fed to the model (0 = chosen from the images' sizes and the budget).</summary>
+    public int ImageSize { get; init; }
+
+    /// <summary><c>linear-probe</c> or <c>fine-tune-fastai</c>; null to choose from the dataset size and the budget.</summary>
+    public string? Mode { get; init; }
+
+    /// <summary>Use at most this many training items, a stratified sample (0 = all).</summary>
+    public int Limit { get; init; }
+
+    /// <summary><c>auto</c>, <c>cpu</c>, <c>cuda</c> or <c>cuda:N</c>.</summary>
+    public string Device { get; init; } = "auto";
+
+    /// <summary>Seed for the split, the head and shuffling.</summary>
+    public int Seed { get; init; } = 42;
+
+    /// <summary>Folder under which the run folder is created.</summary>
+    public string Output { get; init; } = "runs";
+
+    /// <summary>Loader worker threads (0 = one per core).</summary>
+    public int Workers { get; init; }
+}
+
+/// <summary>What <c>zoo quickstart images</c> produced.</summary>
+/// <param name="RunFolder">Run folder (recipe.yaml, checkpoints, metrics, report).</param>
+/// <param name="Checkpoint">Path of <c>best.ckpt</c>.</param>
+/// <param name="Accuracy">Accuracy on the held-out data (the test set when there is one, else the validation set).</param>
+/// <param name="EvaluatedOn"><c>test</c> or <c>validation</c>.</param>
+/// <param name="Elapsed">Wall time of the whole run.</param>
+/// <param name="Choices">What the quickstart chose, and why (also in the report).</param>
+public sealed record ImagesQuickstartResult(string RunFolder, string Checkpoint, double Accuracy, string EvaluatedOn, TimeSpan Elapsed, IReadOnlyList<(string What, string Choice)> Choices);
+
+/// <summary>
+/// <c>zoo quickstart images PATH</c>: any image folder, CSV or Parquet file → a classifier on a pretrained backbone and a
+/// report. It inspects the data (layout, classes, image sizes), measures the model's speed on this machine, plans
+/// resolution, batch size, training mode (linear probe on cached features, or fastai's fine_tune: head first, then
+/// unfreeze) and epochs to fit the time budget, says what it chose, and then runs the plan as a <see cref="Recipe"/>
+/// through <see cref="RecipeRunner"/> (so the run folder holds a <c>recipe.yaml</c> that <c>zoo train</c> reruns).
+/// </summary>
+public static class ImagesQuickstart
+{
+    private static readonly int[] Ladder = [32, 48, 64, 96, 128, 160, 192, 224, 256, 288, 320, 384];
+    private static readonly string[] ValNames = ["val", "valid", "validation"];
+    private static readonly string[] TestNames = ["test"];
+
+    /// <summary>Runs the quickstart, writing progress and its choices to <paramref name="log"/>.</summary>
+    /// <exception cref="RecipeException">The data cannot be used (missing, empty, one class, missing column); the message names the path and the fix.</exception>
+    public static ImagesQuickstartResult Run(ImagesQuickstartOptions o, TextWriter log)
+    {
+        var clock = Stopwatch.StartNew();
+        var layout = Inspect(o);
+        var (recipe, choices) = Plan(o, layout, clock, log);
+        foreach (var (what, choice) in choices) log.WriteLine($"{what}: {choice}");
+        var result = RecipeRunner.Run(recipe, log, $"Quickstart: {System.IO.Path.GetFileName(layout.Train.TrimEnd('/', '\\'))} with {o.Model}", choices);
+        bool test = result.TestAccuracy is not null;
+        return new ImagesQuickstartResult(result.RunFolder, result.BestCheckpoint, result.TestAccuracy ?? result.ValidationAccuracy,
+            test ? "test" : "validation", clock.Elapsed, choices);
+    }
+
+    /// <summary>Where the data is and what it holds.</summary>
+    internal sealed record Layout(string Source, string Train, string? Val, string? Test, IReadOnlyList<string> ClassNames, int[] ClassCounts, int ValCount, int TestCount,
+        int MedianSide, IReadOnlyList<ImageSource> Samples, string Description);
+
+    /// <summary>Finds the layout of <see cref="ImagesQuickstartOptions.Path"/> and checks it can train a classifier.</summary>
+    internal static Layout Inspect(ImagesQuickstartOptions o)
+    {
+        var path = o.Path;
+        bool isDir = Directory.Exists(path);
+        string ext = System.IO.Path.GetExtension(path).ToLowerInvariant();
+        string source;
+        string train = path;
+        string? val = null, test = null;
+        if (isDir)
+        {
+            source = "image-folder";
+            string? Sub(string[] names) => Directory.GetDirectories(path).FirstOrDefault(d => names.Contains(System.IO.Path.GetFileName(d).ToLowerInvariant()));
+            if (Sub(["train", "training"]) is { } t)
+            {
+                train = t;
+                val = Sub(ValNames);
+                test = Sub(TestNames);
+            }
+        }
+        else if (ext is ".csv" or ".tsv" or ".txt")
+        {
+            if (!File.Exists(path)) throw new RecipeException($"'{path}' does not exist. Give an image folder (one sub-folder per class), a CSV of path,label rows or a Parquet file of image bytes and labels.");
+            source = "image-csv";
+        }
+        else if (ext == ".parquet")
+        {
+            if (!File.Exists(path) && !path.Contains('*')) throw new RecipeException($"'{path}' does not exist. Give an image folder (one sub-folder per class), a CSV of path,label rows or a Parquet file of image bytes and labels.");
+            source = "parquet-images";
+        }
+        else if (File.Exists(path))
+        {
+            throw new RecipeException($"'{path}' is not an image folder, a .csv/.tsv or a .parquet file. Give a folder with one sub-folder of images per class, " +
+                "a CSV/TSV with an image-path column and a label column, or Parquet file(s) with image bytes and labels.");
+        }
+        else
+        {
+            throw new RecipeException($"'{path}' does not exist. Give an image folder (one sub-folder per class), a CSV of path,label rows or a Parquet file of image bytes and labels.");
+        }
+
+        var trainSet = Open(source, train, o);
+        var counts = new int[trainSet.ClassNames.Count];
+        for (int i = 0; i < trainSet.Count; i++) counts[trainSet.LabelOf(i)]++;
+        var present = Enumerable.Range(0, counts.Length).Where(c => counts[c] > 0).ToList();
+        if (present.Count < 2)
+        {
+            string fix = source switch
+            {
+                "image-folder" => $"put the images of each class in their own sub-folder ({System.IO.Path.Combine(train, "<class>", "<image>")}), at least two classes",
+                _ => $"the label column '{o.LabelColumn}' must hold at least two different labels (name another with --label-col)",
+            };
+            throw new RecipeException($"{trainSet.Source} has {present.Count} class{(present.Count == 1 ? $" ('{trainSet.ClassNames[present[0]]}')" : "es")} with images; a classifier needs at least two: {fix}.");
+        }
+        int valCount = val is null ? 0 : Open(source, val, o).Count;
+        int testCount = test is null ? 0 : Open(source, test, o).Count;
+
+        // Image sizes: a few files spread over the dataset (headers only).
+        var rng = new Random(o.Seed);
+        var sampleIdx = Enumerable.Range(0, trainSet.Count).OrderBy(_ => rng.Next()).Take(32).ToList();
+        var samples = new List<ImageSource>();
+        var sides = new List<int>();
+        var unreadable = new List<string>();
+        foreach (var i in sampleIdx)
+        {
+            var src = trainSet[i].Source;
+            try
+            {
+                var (w, h) = ImageDecoder.ReadSize(src);
+                sides.Add(Math.Min(w, h));
+                samples.Add(src);
+            }
+            catch (Exception e) when (e is IOException or InvalidDataException or NotSupportedException or UnauthorizedAccessException)
+            {
+                unreadable.Add($"{trainSet.Describe(i)} ({e.Message.Split('\n')[0]})");
+            }
+        }
+        if (sides.Count == 0)
+            throw new RecipeException($"None of the {sampleIdx.Count} images sampled from {trainSet.Source} could be read: {string.Join("; ", unreadable.Take(3))}. " +
+                (source == "image-csv" ? $"Check the image column ('{o.ImageColumn ?? "path"}'; --image-col) and that relative paths are relative to the CSV's folder." : "Check the files are JPEG/PNG/WebP/BMP/GIF images."));
+        sides.Sort();
+        int median = sides[sides.Count / 2];
+        string desc = $"{source} {trainSet.Source}: {trainSet.Count:N0} images in {present.Count} classes ({string.Join(", ", present.Take(8).Select(c => $"{trainSet.ClassNames[c]} {counts[c]}"))}{(present.Count > 8 ? ", …" : "")})" +
+            (val is null ? "" : $"; validation folder {val}: {valCount:N0}") + (test is null ? "" : $"; test folder {test}: {testCount:N0}") +
+            $"; median shorter side {median}px (of {sides.Count} sampled)";
+        return new Layout(source, train, val, test, trainSet.ClassNames, counts, valCount, testCount, median, samples, desc);
+    }
+
+    private static IDataset<ImageSample> Open(string source, string path, ImagesQuickstartOptions o)
+    {
+        string columnsFix = $"Name the columns with --image-col (default {(source == "image-csv" ? "path" : "image")}) and --label-col (default label).";
+        try
+        {
+            return source switch
+            {
+                "image-folder" => ImageFolder.Open(path),
+                "image-csv" => ImageCsv.Open(path, pathColumn: o.ImageColumn ?? "path", labelColumn: o.LabelColumn),
+                _ => ParquetImages.Open(path, imageColumn: o.ImageColumn ?? "image", labelColumn: o.LabelColumn),
+            };
+        }
+        catch (InvalidDataException e) when (source != "image-folder" && e.Message.Contains("no column", StringComparison.Ordinal))
+        {
+            throw new RecipeException($"{e.Message} {columnsFix}", e);
+        }
+        catch (Exception e) when (e is InvalidDataException or FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new RecipeException(e.Message, e);
+        }
+    }
+
+    /// <summary>Chooses resolution, batch size, mode and epochs from the data and the measured speed, and builds the recipe.</summary>
+    internal static (Recipe Recipe, List<(string, string)> Choices) Plan(ImagesQuickstartOptions o, Layout layout, Stopwatch clock, TextWriter log)
+    {
+        var choices = new List<(string, string)> { ("dataset", layout.Description) };
+        int total = layout.ClassCounts.Sum();
+        int used = o.Limit > 0 ? Math.Min(o.Limit, total) : total;
+        double valFraction = layout.Val is not null ? 0 : used < 2000 ? 0.2 : 0.1;
+        int nTrain = (int)Math.Round(used * (1 - valFraction));
+        int nVal = layout.Val is not null ? layout.ValCount : used - nTrain;
+        int nTest = layout.TestCount;
+        choices.Add(("split", layout.Val is not null
+            ? $"the dataset's own train/{System.IO.Path.GetFileName(layout.Val)}{(layout.Test is null ? "" : "/" + System.IO.Path.GetFileName(layout.Test))} folders: {nTrain:N0} train, {nVal:N0} validation{(nTest > 0 ? $", {nTest:N0} test" : "")}"
+            : $"stratified, seeded (seed {o.Seed}) hold-out of {valFraction:P0} for validation: {nTrain:N0} train, {nVal:N0} validation{(nTest > 0 ? $"; test folder {nTest:N0}" : "")}" +
+              (o.Limit > 0 && o.Limit < total ? $" (a stratified sample of {used:N0} of {total:N0} items, --limit)" : "")));
+
+        // The model, and its speed on this machine.
+        var device = DeviceSelector.Resolve(o.Device).Device;
+        using var model = Zoo.Load(o.Model);
+        var pre = model.Preprocessing;
+        if (model.InChans != 3) throw new RecipeException($"--model {o.Model} takes {model.InChans} input channel(s); the images quickstart feeds RGB images to a 3-channel model.");
+        choices.Add(("backbone", $"{o.Model} ({model.LoadedWeights?.Tag ?? "random init"} weights) with a new {layout.ClassNames.Count}-class head; its preprocessing: " +
+            $"{pre.ChannelOrder} × {pre.ValueRange:0}, mean {string.Join("/", pre.Mean.Select(m => m.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)))}, std {string.Join("/", pre.Std.Select(s => s.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)))}"));
+        model.to(device);
+        double decode = MeasureDecode(layout.Samples, pre);
+
+        // Resolution: the images' own size rounded up the ladder, at least 64 px (ImageNet features need some size), at most the weights' crop size.
+        int preferred = o.ImageSize > 0 ? o.ImageSize : Math.Min(pre.CropSize, Ladder.First(r => r >= Math.Min(Math.Max(layout.MedianSide, 64), Ladder[^1])));
+        double budget = o.TimeBudgetSeconds;
+        double Left() => budget - clock.Elapsed.TotalSeconds - 15; // 15 s: model load, checkpoint writing, report plots
+        double forward = MeasureForward(model, preferred, device);
+        double F(int res) => forward * res * res / (preferred * (double)preferred);
+        double Probe(int res) => (nTrain + nVal + nTest) * (F(res) + decode) * 1.15; // one pass for the cache + evaluation
+        int size = preferred;
+        if (o.ImageSize <= 0)
+            while (size > Ladder[0] && Probe(size) > 0.6 * Left()) size = Ladder.Last(r => r < size);
+        string sizeWhy = o.ImageSize > 0 ? "--image-size" :
+            size == preferred ? (preferred == pre.CropSize && layout.MedianSide >= pre.CropSize ? $"the weights' crop size ({pre.CropSize}px)" :
+                                 layout.MedianSide < 64 ? $"small images (median {layout.MedianSide}px) upsampled to 64px, where pretrained features work better than at their own size" : $"the images' own size (median {layout.MedianSide}px), rounded up")
+            : $"lowered from {preferred}px so one pass over the data fits 60 % of the {o.TimeBudgetSeconds}s budget";
+        choices.Add(("resolution", $"{size}×{size}: {sizeWhy}; {1 / (F(size) + decode):F0} images/s measured for decoding + a forward pass"));
+
+        // Batch size from memory: training activations of a ResNet-18-sized net take about 12 MB per 224-px image (fp32).
+        long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        double perImage = 12e6 * size * size / (224.0 * 224) * Math.Max(1, model.parameters().Sum(p => p.numel()) / 11.7e6);
+        int fromMemory = (int)Math.Min(256, available * 0.25 / perImage);
+        int batch = 1 << (int)Math.Floor(Math.Log2(Math.Max(8, Math.Min(Math.Min(fromMemory, size <= 64 ? 128 : 64), nTrain / 4.0))));
+        choices.Add(("batch size", $"{batch}: a quarter of the {available / 1e9:F0} GB available allows {fromMemory} images of {size}px in training, capped at {(size <= 64 ? 128 : 64)} and at a quarter of the training set (at least 4 steps per epoch)"));
+
+        // Mode and epochs: fine-tune when a few unfrozen epochs fit, else a linear probe on cached features.
+        double trainEpoch = nTrain * (3 * F(size) + decode) + nVal * (F(size) + decode);
+        double afterProbe = Left() - Probe(size);
+        int ftEpochs = (int)Math.Floor(afterProbe * 0.8 / trainEpoch);
+        int maxEpochs = nTrain < 1000 ? 10 : nTrain < 10000 ? 5 : 3;
+        string mode = o.Mode ?? (ftEpochs >= 2 ? "fine-tune-fastai" : "linear-probe");
+        int steps = Math.Max(1, nTrain / batch);
+        var recipe = new Recipe
+        {
+            Name = "quickstart-images",
+            Description = $"zoo quickstart images {o.Path}",
+            Device = o.Device, Seed = o.Seed, Output = o.Output,
+            Model = new ModelSection { Name = o.Model, Weights = "default" },
+            Data = new DataSection
+            {
+                Source = layout.Source, Path = layout.Train, ValPath = layout.Val, TestPath = layout.Test, Image = o.ImageColumn, Label = o.LabelColumn,
+                ValSplit = valFraction, Limit = o.Limit, ImageSize = size, BatchSize = batch, Workers = o.Workers,
+            },
+            Train = new TrainSection { Metrics = ["accuracy", "macro_f1"] },
+        };
+        if (mode == "fine-tune-fastai")
+        {
+            int epochs = Math.Clamp(ftEpochs, 1, maxEpochs);
+            recipe.Train.Mode = mode;
+            recipe.Train.FreezeEpochs = 1;
+            recipe.Train.Epochs = epochs;
+            recipe.Train.Lr = 2e-3;
+            recipe.Train.LrSpread = 100;
+            recipe.Train.WeightDecay = 0.01;
+            recipe.Train.FeatureCache = "on";
+            choices.Add(("training", $"fastai fine_tune: 1 epoch of the new head on cached features, then {epochs} epoch(s) of the whole network (AdamW, one-cycle, " +
+                $"discriminative rates slice(1e-5, 1e-3)). Why: {nTrain:N0} training images are few enough that {ftEpochs} unfrozen epoch(s) fit the budget " +
+                $"(~{trainEpoch:F0}s each measured); capped at {maxEpochs} for this dataset size" + (o.Mode is not null ? " (--mode)" : "")));
+        }
+        else
+        {
+            int epochs = Math.Clamp((int)Math.Ceiling(200.0 / steps), 5, 20); // each epoch also writes last.ckpt (and best.ckpt): keep their number modest
+            recipe.Train.Mode = "linear-probe";
+            recipe.Train.Epochs = epochs;
+            recipe.Train.Lr = 3e-3;
+            recipe.Train.WeightDecay = 1e-4;
+            recipe.Train.Warmup = 0.1;
+            recipe.Train.FeatureCache = "on";
+            choices.Add(("training", $"linear probe: frozen backbone, features computed once and cached, the new head trained {epochs} epochs (~{epochs * steps} steps, about 200 and 5–20 epochs; AdamW lr 3e-3, one-cycle). " +
+                (o.Mode is not null ? "Chosen with --mode." : $"Why: fine-tuning {nTrain:N0} images at {size}px takes ~{trainEpoch:F0}s per epoch (measured), so fewer than two epochs fit the {o.TimeBudgetSeconds}s budget; raise --budget to fine-tune.")));
+        }
+        choices.Add(("budget", $"{o.TimeBudgetSeconds}s wall time (--budget); training stops early if it would overrun, the run still evaluates and reports"));
+        // The runner's clock starts after planning: its training budget is what is left, less the final evaluation and the report.
+        recipe.Train.TimeBudgetSeconds = Math.Max(1, (int)(budget - clock.Elapsed.TotalSeconds - 10 - (nVal + nTest) * (F(size) + decode)));
+        model.to(CPU);
+        return (recipe, choices);
+    }
+
+    /// <summary>Seconds per image to decode and prepare (median of the sampled images).</summary>
+    private static double MeasureDecode(IReadOnlyList<ImageSource> samples, Preprocessing pre)
+    {
+        var pipeline = VisionTransforms.Eval(pre);
+        var times = new List<double>();
+        foreach (var s in samples.Take(8))
+        {
+            var sw = Stopwatch.StartNew();
+            _ = pipeline.Apply(new ImageSample(s, 0), new Random(0));
+            times.Add(sw.Elapsed.TotalSeconds);
+        }
+        times.Sort();
+        return times.Count == 0 ? 0.005 : times[times.Count / 2];
+    }
+
+    /// <summary>Seconds per image of an eval-mode forward pass at <paramref name="size"/> (batches of 16, best of three after a warm-up).</summary>
+    private static double MeasureForward(ZooModel model, int size, Device device)
+    {
+        model.eval();
+        double best = double.MaxValue;
+        using (no_grad())
+        {
+            for (int i = 0; i < 4; i++)
+            {
+                using var scope = NewDisposeScope();
+                var x = randn([16, 3, size, size], device: device);
+                var sw = Stopwatch.StartNew();
+                model.call(x).cpu();
+                if (i > 0) best = Math.Min(best, sw.Elapsed.TotalSeconds / 16);
+            }
+        }
+        return best;
+    }
+}
