@@ -121,14 +121,35 @@ public static class Checkpoint
         return ms.ToArray();
     }
 
+    /// <summary>Prefix and suffix of the temporary files <see cref="Write"/> renames into place (never checkpoints themselves).</summary>
+    internal const string TempPrefix = ".", TempSuffix = ".tmp";
+
+    /// <summary>
+    /// Test hook for the crash harness: with <c>ZOO_TEST_CHECKPOINT_PAUSE_MS=N</c> each write prints a line to stderr
+    /// once the temporary file is complete and flushed, then sleeps N ms before the rename, so a kill can land between
+    /// the two. Unset in normal use.
+    /// </summary>
+    internal static int TestPauseMs =>
+        int.TryParse(Environment.GetEnvironmentVariable("ZOO_TEST_CHECKPOINT_PAUSE_MS"), out int ms) && ms > 0 ? ms : 0;
+
     /// <summary>Writes a checkpoint atomically: to a temporary file in the target folder, then renamed over <paramref name="path"/>.</summary>
+    /// <exception cref="IOException">The folder cannot be created or written (read-only, a file in the way, disk full); the message names the path.
+    /// The previous file at <paramref name="path"/> is left as it was and the temporary file is removed.</exception>
     internal static void Write(string path, CheckpointInfo info, IEnumerable<(string Name, Tensor Tensor)> tensors, Action<BinaryWriter>? optimizer,
         Func<string, Stream>? open = null)
     {
         string full = Path.GetFullPath(path);
         string dir = Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(dir);
-        string tmp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            Directory.CreateDirectory(dir);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"Cannot write checkpoint '{full}': the folder '{dir}' cannot be created ({e.Message}). " +
+                "Check that the run folder's path is a writable folder (not a file) on a mounted, writable file system.", e);
+        }
+        string tmp = Path.Combine(dir, $"{TempPrefix}{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}{TempSuffix}");
         try
         {
             using (var fs = (open ?? (p => new FileStream(p, FileMode.CreateNew, FileAccess.Write, FileShare.None)))(tmp))
@@ -150,13 +171,58 @@ public static class Checkpoint
                 if (fs is FileStream f) f.Flush(flushToDisk: true);
                 else fs.Flush();
             }
+            if (TestPauseMs is int pause and > 0)
+            {
+                Console.Error.WriteLine($"zoo-test: checkpoint temp complete {tmp} -> {full}; pausing {pause} ms before the rename");
+                Console.Error.Flush();
+                Thread.Sleep(pause);
+            }
             File.Move(tmp, full, overwrite: true);
         }
-        catch
+        catch (Exception e)
         {
             try { File.Delete(tmp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            if (e is IOException or UnauthorizedAccessException && !e.Message.Contains(full, StringComparison.Ordinal))
+                throw new IOException($"Cannot write checkpoint '{full}': {e.Message}{(IsDiskFull(e) ? " The disk is full: free space or point the run folder elsewhere." : "")} " +
+                    "The previous checkpoint at that path, if any, is unchanged.", e) { HResult = e.HResult };
             throw;
         }
+    }
+
+    /// <summary>ENOSPC (28) or EDQUOT (122) from the OS, or the Windows disk-full codes.</summary>
+    internal static bool IsDiskFull(Exception e) =>
+        e is IOException && ((e.HResult & 0xFFFF) is 28 or 122 or 0x70 or 0x27 || e.Message.Contains("No space left", StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>Deletes temporary checkpoint files left in <paramref name="folder"/> by processes that died mid-write; returns their names.</summary>
+    public static IReadOnlyList<string> DeleteStaleTemporaryFiles(string folder)
+    {
+        var removed = new List<string>();
+        if (!Directory.Exists(folder)) return removed;
+        foreach (var f in Directory.EnumerateFiles(folder, $"{TempPrefix}*.ckpt.*{TempSuffix}"))
+        {
+            // .<name>.ckpt.<pid>.<guid>.tmp: skip files of a live process other than this one
+            var parts = Path.GetFileName(f).Split('.');
+            if (parts.Length >= 4 && int.TryParse(parts[^3], out int pid) && pid != Environment.ProcessId && IsAlive(pid)) continue;
+            try
+            {
+                File.Delete(f);
+                removed.Add(Path.GetFileName(f));
+            }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+        }
+        return removed;
+    }
+
+    private static bool IsAlive(int pid)
+    {
+        try
+        {
+            using var p = System.Diagnostics.Process.GetProcessById(pid);
+            return !p.HasExited;
+        }
+        catch (ArgumentException) { return false; }
+        catch (InvalidOperationException) { return false; }
     }
 }
 

@@ -59,6 +59,9 @@ internal abstract class LabeledData : IDisposable
 
     public virtual void Dispose() { }
 
+    /// <summary>Items the loaders of this source could not read and skipped (corrupt files), each once.</summary>
+    public virtual IReadOnlyList<SkippedItem> SkippedItems => [];
+
     /// <summary>Augmentations an in-memory tensor source can apply on whole batches.</summary>
     protected static IEnumerable<Batch> AugmentBatches(IEnumerable<Batch> batches, IReadOnlyList<string> augment, int numClasses, int seed, int epoch)
     {
@@ -130,8 +133,10 @@ internal sealed class TensorImageData(IdxDataset data, InputPlan plan) : Labeled
 
     private readonly List<TensorDataLoader> _loaders = [];
 
-    private sealed class EpochAugmented(TensorDataLoader loader, IReadOnlyList<string> augment, int classes, int seed) : IEnumerable<Batch>
+    internal sealed class EpochAugmented(TensorDataLoader loader, IReadOnlyList<string> augment, int classes, int seed) : IEnumerable<Batch>
     {
+        public TensorDataLoader Loader => loader;
+
         public IEnumerator<Batch> GetEnumerator() => AugmentBatches(loader, augment, classes, seed, loader.Epoch).GetEnumerator();
         System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
     }
@@ -166,10 +171,23 @@ internal sealed class FileImageData(IDataset<ImageSample> data, InputPlan plan, 
         IBatchTransform? mix = null;
         if (train && (augment.Contains("mixup") || augment.Contains("cutmix")))
             mix = new MixupCutMix(ClassNames.Count, MixupAlpha: augment.Contains("mixup") ? 0.2 : 0, CutMixAlpha: augment.Contains("cutmix") ? 1.0 : 0);
-        return new DataLoader(set, new DataLoaderOptions
+        var loader = new DataLoader(set, new DataLoaderOptions
         {
             BatchSize = batchSize, Shuffle = train, Seed = seed, Workers = workers, DropLast = train && indices.Length > batchSize, BatchTransform = mix,
         });
+        lock (_loaders) _loaders.Add(loader);
+        return loader;
+    }
+
+    private readonly List<DataLoader> _loaders = [];
+
+    public override IReadOnlyList<SkippedItem> SkippedItems
+    {
+        get
+        {
+            lock (_loaders)
+                return _loaders.SelectMany(l => l.Skipped).DistinctBy(s => s.Item).ToList();
+        }
     }
 
     private VisionPipeline TrainPipeline(IReadOnlyList<string> augment)
