@@ -65,7 +65,7 @@ internal abstract class LabeledData : IDisposable
     /// <summary>Augmentations an in-memory tensor source can apply on whole batches.</summary>
     protected static IEnumerable<Batch> AugmentBatches(IEnumerable<Batch> batches, IReadOnlyList<string> augment, int numClasses, int seed, int epoch)
     {
-        var rng = new Random(HashCode.Combine(seed, epoch, 0x5eed));
+        var rng = new Random(Seeds.Combine(seed, epoch, 0x5eed));
         bool flip = augment.Contains("hflip"), vflip = augment.Contains("vflip");
         bool mixup = augment.Contains("mixup"), cutmix = augment.Contains("cutmix");
         var mix = mixup || cutmix ? new MixupCutMix(numClasses, MixupAlpha: mixup ? 0.2 : 0, CutMixAlpha: cutmix ? 1.0 : 0) : null;
