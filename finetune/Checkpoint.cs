@@ -126,11 +126,19 @@ public static class Checkpoint
 
     /// <summary>
     /// Test hook for the crash harness: with <c>ZOO_TEST_CHECKPOINT_PAUSE_MS=N</c> each write prints a line to stderr
-    /// once the temporary file is complete and flushed, then sleeps N ms before the rename, so a kill can land between
-    /// the two. Unset in normal use.
+    /// (<c>zoo-test: checkpoint mid-write|complete|renamed …</c>) half-way through the temporary file, once it is complete
+    /// and flushed, and after the rename, and sleeps N ms after the first two, so a kill can land inside the write.
+    /// Unset in normal use (-1).
     /// </summary>
     internal static int TestPauseMs =>
-        int.TryParse(Environment.GetEnvironmentVariable("ZOO_TEST_CHECKPOINT_PAUSE_MS"), out int ms) && ms > 0 ? ms : 0;
+        int.TryParse(Environment.GetEnvironmentVariable("ZOO_TEST_CHECKPOINT_PAUSE_MS"), out int ms) && ms >= 0 ? ms : -1;
+
+    private static void TestMarker(string what, string tmp, string full, int pause)
+    {
+        Console.Error.WriteLine($"zoo-test: checkpoint {what} {tmp} -> {full}");
+        Console.Error.Flush();
+        if (pause > 0) Thread.Sleep(pause);
+    }
 
     /// <summary>Writes a checkpoint atomically: to a temporary file in the target folder, then renamed over <paramref name="path"/>.</summary>
     /// <exception cref="IOException">The folder cannot be created or written (read-only, a file in the way, disk full); the message names the path.
@@ -158,6 +166,11 @@ public static class Checkpoint
                 {
                     using (var s = zip.CreateEntry("meta.json", CompressionLevel.NoCompression).Open())
                         JsonSerializer.Serialize(s, info, Json.Indented);
+                    if (TestPauseMs is int midPause and >= 0)
+                    {
+                        fs.Flush();
+                        TestMarker("mid-write", tmp, full, midPause);
+                    }
                     using (var s = zip.CreateEntry("tensors.safetensors", CompressionLevel.NoCompression).Open())
                         TensorBlob.Write(s, tensors);
                     if (optimizer is not null)
@@ -171,13 +184,10 @@ public static class Checkpoint
                 if (fs is FileStream f) f.Flush(flushToDisk: true);
                 else fs.Flush();
             }
-            if (TestPauseMs is int pause and > 0)
-            {
-                Console.Error.WriteLine($"zoo-test: checkpoint temp complete {tmp} -> {full}; pausing {pause} ms before the rename");
-                Console.Error.Flush();
-                Thread.Sleep(pause);
-            }
+            int pause = TestPauseMs;
+            if (pause >= 0) TestMarker("complete", tmp, full, pause);
             File.Move(tmp, full, overwrite: true);
+            if (pause >= 0) TestMarker("renamed", tmp, full, 0);
         }
         catch (Exception e)
         {
