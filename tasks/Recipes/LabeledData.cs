@@ -233,6 +233,8 @@ internal sealed class TextData(TextDataset data, TextTokenizer tokenizer, InputP
     public override string Describe(int index) => data.Describe(index);
     public override string? Text(int index) => data[index].Text;
 
+    public override IReadOnlyList<SkippedItem> SkippedItems => data.EmptyTextsSkipped.Select(r => new SkippedItem(-1, r, "empty text")).ToList();
+
     public override IEnumerable<Batch> Loader(int[] indices, bool train, int batchSize, int seed, IReadOnlyList<string> augment)
     {
         if (train && augment.Count > 0)
