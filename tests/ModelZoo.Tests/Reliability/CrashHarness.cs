@@ -183,7 +183,7 @@ internal sealed class CrashHarness(ITestOutputHelper? output)
         partSize = new FileInfo(dest + ".part").Length;
         Assert.InRange(partSize, 1, body.Length - 1);
         var again = ZooRun.Start(home, null, "fetch", server.Url(path));
-        Assert.True(again.WaitForExit(120) && again.ExitCode == 0, "fetch after the kill failed:\n" + again.Output);
+        Assert.True(again.WaitForExit(900) && again.ExitCode == 0, "fetch after the kill failed:\n" + again.Output);
         Assert.Equal(body, File.ReadAllBytes(dest));
         Assert.False(File.Exists(dest + ".part"));
         var ranges = server.Requests.Where(r => r.Path == path).Select(r => r.Range).ToList();
