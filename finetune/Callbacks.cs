@@ -60,7 +60,7 @@ public sealed class TrainingDivergedException(string message) : Exception(messag
 /// <summary>
 /// A batch holds a class label outside the model's outputs (negative or ≥ the number of classes). Thrown before the
 /// loss is computed, so nothing trains on it. <see cref="ItemIndex"/> is the item's index as the loader reported it
-/// (<see cref="Batch.Indices"/>), so the caller can name the file or row.
+/// (<c>Batch.Indices</c>), so the caller can name the file or row.
 /// </summary>
 public sealed class LabelOutOfRangeException(string message, int itemIndex, long label, long numClasses) : Exception(message)
 {
