@@ -57,6 +57,21 @@ public sealed class CancelBatchException(string? reason = null) : Exception(reas
 /// <summary>Training produced non-finite losses or gradients too many steps in a row.</summary>
 public sealed class TrainingDivergedException(string message) : Exception(message);
 
+/// <summary>
+/// A batch holds a class label outside the model's outputs (negative or ≥ the number of classes). Thrown before the
+/// loss is computed, so nothing trains on it. <see cref="ItemIndex"/> is the item's index as the loader reported it
+/// (<c>Batch.Indices</c>), so the caller can name the file or row.
+/// </summary>
+public sealed class LabelOutOfRangeException(string message, int itemIndex, long label, long numClasses) : Exception(message)
+{
+    /// <summary>The loader's index of the first offending item (-1 if the batch carries no indices).</summary>
+    public int ItemIndex { get; } = itemIndex;
+    /// <summary>The offending label.</summary>
+    public long Label { get; } = label;
+    /// <summary>Number of classes the model predicts.</summary>
+    public long NumClasses { get; } = numClasses;
+}
+
 /// <summary>A callback whose state must survive checkpoint and resume.</summary>
 public interface ICheckpointState
 {

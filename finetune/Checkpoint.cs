@@ -121,14 +121,43 @@ public static class Checkpoint
         return ms.ToArray();
     }
 
+    /// <summary>Prefix and suffix of the temporary files <see cref="Write"/> renames into place (never checkpoints themselves).</summary>
+    internal const string TempPrefix = ".", TempSuffix = ".tmp";
+
+    /// <summary>
+    /// Test hook for the crash harness: with <c>ZOO_TEST_CHECKPOINT_PAUSE_MS=N</c> each write prints a line to stderr
+    /// (<c>zoo-test: checkpoint mid-write|complete|renamed …</c>) half-way through the temporary file, once it is complete
+    /// and flushed, and after the rename, and sleeps N ms after the first two, so a kill can land inside the write.
+    /// Unset in normal use (-1).
+    /// </summary>
+    internal static int TestPauseMs =>
+        int.TryParse(Environment.GetEnvironmentVariable("ZOO_TEST_CHECKPOINT_PAUSE_MS"), out int ms) && ms >= 0 ? ms : -1;
+
+    private static void TestMarker(string what, string tmp, string full, int pause)
+    {
+        Console.Error.WriteLine($"zoo-test: checkpoint {what} {tmp} -> {full}");
+        Console.Error.Flush();
+        if (pause > 0) Thread.Sleep(pause);
+    }
+
     /// <summary>Writes a checkpoint atomically: to a temporary file in the target folder, then renamed over <paramref name="path"/>.</summary>
+    /// <exception cref="IOException">The folder cannot be created or written (read-only, a file in the way, disk full); the message names the path.
+    /// The previous file at <paramref name="path"/> is left as it was and the temporary file is removed.</exception>
     internal static void Write(string path, CheckpointInfo info, IEnumerable<(string Name, Tensor Tensor)> tensors, Action<BinaryWriter>? optimizer,
         Func<string, Stream>? open = null)
     {
         string full = Path.GetFullPath(path);
         string dir = Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(dir);
-        string tmp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            Directory.CreateDirectory(dir);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"Cannot write checkpoint '{full}': the folder '{dir}' cannot be created ({e.Message}). " +
+                "Check that the run folder's path is a writable folder (not a file) on a mounted, writable file system.", e);
+        }
+        string tmp = Path.Combine(dir, $"{TempPrefix}{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}{TempSuffix}");
         try
         {
             using (var fs = (open ?? (p => new FileStream(p, FileMode.CreateNew, FileAccess.Write, FileShare.None)))(tmp))
@@ -137,6 +166,11 @@ public static class Checkpoint
                 {
                     using (var s = zip.CreateEntry("meta.json", CompressionLevel.NoCompression).Open())
                         JsonSerializer.Serialize(s, info, Json.Indented);
+                    if (TestPauseMs is int midPause and >= 0)
+                    {
+                        fs.Flush();
+                        TestMarker("mid-write", tmp, full, midPause);
+                    }
                     using (var s = zip.CreateEntry("tensors.safetensors", CompressionLevel.NoCompression).Open())
                         TensorBlob.Write(s, tensors);
                     if (optimizer is not null)
@@ -150,13 +184,55 @@ public static class Checkpoint
                 if (fs is FileStream f) f.Flush(flushToDisk: true);
                 else fs.Flush();
             }
+            int pause = TestPauseMs;
+            if (pause >= 0) TestMarker("complete", tmp, full, pause);
             File.Move(tmp, full, overwrite: true);
+            if (pause >= 0) TestMarker("renamed", tmp, full, 0);
         }
-        catch
+        catch (Exception e)
         {
             try { File.Delete(tmp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            if (e is IOException or UnauthorizedAccessException && !e.Message.Contains(full, StringComparison.Ordinal))
+                throw new IOException($"Cannot write checkpoint '{full}': {e.Message}{(IsDiskFull(e) ? " The disk is full: free space or point the run folder elsewhere." : "")} " +
+                    "The previous checkpoint at that path, if any, is unchanged.", e) { HResult = e.HResult };
             throw;
         }
+    }
+
+    /// <summary>ENOSPC (28) or EDQUOT (122) from the OS, or the Windows disk-full codes.</summary>
+    internal static bool IsDiskFull(Exception e) =>
+        e is IOException && ((e.HResult & 0xFFFF) is 28 or 122 or 0x70 or 0x27 || e.Message.Contains("No space left", StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>Deletes temporary checkpoint files left in <paramref name="folder"/> by processes that died mid-write; returns their names.</summary>
+    public static IReadOnlyList<string> DeleteStaleTemporaryFiles(string folder)
+    {
+        var removed = new List<string>();
+        if (!Directory.Exists(folder)) return removed;
+        foreach (var f in Directory.EnumerateFiles(folder, $"{TempPrefix}*.ckpt.*{TempSuffix}"))
+        {
+            // .<name>.ckpt.<pid>.<guid>.tmp: skip files of a live process other than this one
+            var parts = Path.GetFileName(f).Split('.');
+            if (parts.Length >= 4 && int.TryParse(parts[^3], out int pid) && pid != Environment.ProcessId && IsAlive(pid)) continue;
+            try
+            {
+                File.Delete(f);
+                removed.Add(Path.GetFileName(f));
+            }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+        }
+        return removed;
+    }
+
+    private static bool IsAlive(int pid)
+    {
+        try
+        {
+            using var p = System.Diagnostics.Process.GetProcessById(pid);
+            return !p.HasExited;
+        }
+        catch (ArgumentException) { return false; }
+        catch (InvalidOperationException) { return false; }
     }
 }
 

@@ -71,6 +71,7 @@ public sealed class Learner : IDisposable
         _options = options ?? new LearnerOptions();
         ArgumentOutOfRangeException.ThrowIfLessThan(_options.AccumulationSteps, 1, nameof(LearnerOptions.AccumulationSteps));
         ArgumentOutOfRangeException.ThrowIfLessThan(_options.MaxNonFiniteInARow, 1, nameof(LearnerOptions.MaxNonFiniteInARow));
+        ArgumentOutOfRangeException.ThrowIfNegative(_options.CheckpointEverySteps, nameof(LearnerOptions.CheckpointEverySteps));
         _out = _options.Output ?? Console.Out;
         Device = _options.Device ?? DeviceSelector.Resolve(DeviceRequest.Auto).Device;
         if (Device.type == DeviceType.CUDA && _options.AllowTf32)
@@ -352,7 +353,7 @@ public sealed class Learner : IDisposable
         {
             if (!list.OfType<MetricsFileLogger>().Any()) list.Add(new MetricsFileLogger(folder));
             if (_options.SaveCheckpoints && !list.OfType<SaveCheckpoints>().Any())
-                list.Add(new SaveCheckpoints(folder, _options.Monitor, minimize: _options.Monitor.EndsWith("loss", StringComparison.Ordinal)));
+                list.Add(new SaveCheckpoints(folder, _options.Monitor, minimize: _options.Monitor.EndsWith("loss", StringComparison.Ordinal), everySteps: _options.CheckpointEverySteps));
         }
         if (!_options.Quiet && !list.OfType<ProgressReporter>().Any()) list.Add(new ProgressReporter(_options.ProgressBar));
         return [.. list.OrderBy(c => c.Order)];
@@ -455,6 +456,7 @@ public sealed class Learner : IDisposable
                 var savedBuffers = buffers.Select(b => b.clone()).ToList();
                 var logits = TrainForward(batch.Input);
                 Logits = logits;
+                CheckTargets(batch, logits, $"epoch {Epoch + 1}, batch {i}");
                 LossTensor = LossFunction.Mean(logits, batch.Target);
                 Event(c => c.BeforeBackward(this));
                 double lv = LossTensor.to(ScalarType.Float64).item<double>();
@@ -489,6 +491,22 @@ public sealed class Learner : IDisposable
             if (!ReferenceEquals(batch, raw)) batch.Dispose();
             raw.Dispose();
         }
+    }
+
+    /// <summary>Refuses class-index targets outside [0, classes): libtorch would fail with a message that names no item.</summary>
+    private static void CheckTargets(Batch batch, Tensor logits, string where)
+    {
+        var t = batch.Target;
+        if (t.dtype.IsFloatingPoint() || logits.dim() != 2 || t.dim() != 1) return;
+        long k = logits.shape[1];
+        using var bad = t.lt(0).logical_or_(t.ge(k));
+        if (!bad.any().item<bool>()) return;
+        using var positions = bad.nonzero();
+        long pos = positions[0, 0].item<long>();
+        long label = t[pos].item<long>();
+        int item = pos < batch.Indices.Length ? batch.Indices[pos] : -1;
+        throw new LabelOutOfRangeException($"Item {item} ({where}) has label {label}, but the model predicts {k} classes (0–{k - 1}). " +
+            "Check the labels of the data (or the class list the head was sized for); nothing was trained on this batch.", item, label, k);
     }
 
     private void Step(int batchIndex)
@@ -572,6 +590,7 @@ public sealed class Learner : IDisposable
                 var y = net.call(b.Input);
                 if (y.dim() != 2) throw new InvalidOperationException($"Evaluation expects N×K logits, got [{string.Join(", ", y.shape)}].");
                 k = (int)y.shape[1];
+                CheckTargets(b, y, "evaluation");
                 losses.AddRange(LossFunction.PerItem(y, b.Target).to(ScalarType.Float32).cpu().data<float>().ToArray());
                 logits.AddRange(y.to(ScalarType.Float32).cpu().data<float>().ToArray());
                 targets.AddRange(Loss.HardTargets(b.Target).cpu().data<long>().ToArray().Select(t => (int)t));
@@ -736,6 +755,9 @@ public sealed class Learner : IDisposable
         GlobalStep = info.GlobalStep;
         (_trainLossSum, _trainItems, _smoothVal, _smoothCount) = (info.TrainLossSum, info.TrainItems, info.SmoothLoss, info.SmoothCount);
         (NonFiniteSkipped, NonFiniteInARow) = (info.NonFiniteTotal, info.NonFiniteInARow);
+        // Epochs logged after this checkpoint was written (the run died before the next one) are logged again when
+        // they rerun, so the metrics files are cut back to the checkpoint's history.
+        if (_options.RunFolder is { } folder) MetricsFileLogger.Rewrite(folder, _history);
         return info;
     }
 

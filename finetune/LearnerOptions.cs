@@ -26,6 +26,9 @@ public sealed record LearnerOptions
     /// <summary>With <see cref="RunFolder"/>, write <c>last.ckpt</c> every epoch and <c>best.ckpt</c> on a new best of <see cref="Monitor"/>.</summary>
     public bool SaveCheckpoints { get; init; }
 
+    /// <summary>With <see cref="SaveCheckpoints"/>, also write <c>last.ckpt</c> every N optimizer steps (0: only at epoch ends), so a killed run loses at most N steps.</summary>
+    public int CheckpointEverySteps { get; init; }
+
     /// <summary>Metric that decides the best checkpoint (<c>valid_loss</c> by default; a metric name such as <c>accuracy</c> is maximised).</summary>
     public string Monitor { get; init; } = "valid_loss";
 

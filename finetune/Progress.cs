@@ -38,8 +38,31 @@ public sealed class MetricsFileLogger(string folder) : Callback
                 File.AppendAllText(CsvPath, string.Join(',', _columns) + "\n");
             }
         }
-        var line = string.Join(',', _columns.Select(c => m.TryGetValue(c, out var v) ? v.ToString("R", CultureInfo.InvariantCulture) : ""));
-        File.AppendAllText(CsvPath, line + "\n");
+        File.AppendAllText(CsvPath, CsvLine(_columns, m) + "\n");
+    }
+
+    private static string CsvLine(string[] columns, IReadOnlyDictionary<string, double> m) =>
+        string.Join(',', columns.Select(c => m.TryGetValue(c, out var v) ? v.ToString("R", CultureInfo.InvariantCulture) : ""));
+
+    /// <summary>Rewrites <c>metrics.jsonl</c>/<c>metrics.csv</c> in <paramref name="folder"/> to hold exactly <paramref name="history"/> (used on resume), each file atomically.</summary>
+    internal static void Rewrite(string folder, IReadOnlyList<IReadOnlyDictionary<string, double>> history)
+    {
+        var logger = new MetricsFileLogger(folder);
+        if (!File.Exists(logger.JsonlPath) && !File.Exists(logger.CsvPath) && history.Count == 0) return;
+        Directory.CreateDirectory(folder);
+        var jsonl = string.Concat(history.Select(m => JsonSerializer.Serialize(m, Json.Options) + "\n"));
+        string csv = "";
+        if (history.Count > 0)
+        {
+            var columns = File.Exists(logger.CsvPath) && new FileInfo(logger.CsvPath).Length > 0 ? File.ReadLines(logger.CsvPath).First().Split(',') : [.. history[0].Keys];
+            csv = string.Join(',', columns) + "\n" + string.Concat(history.Select(m => CsvLine(columns, m) + "\n"));
+        }
+        foreach (var (path, text) in new[] { (logger.JsonlPath, jsonl), (logger.CsvPath, csv) })
+        {
+            var tmp = path + "." + Environment.ProcessId + ".tmp";
+            File.WriteAllText(tmp, text);
+            File.Move(tmp, path, overwrite: true);
+        }
     }
 }
 

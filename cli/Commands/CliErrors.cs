@@ -12,7 +12,8 @@ internal static class CliErrors
             return action();
         }
         catch (Exception e) when (e is RecipeException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException
-                                   or ArgumentException or KeyNotFoundException or NotSupportedException)
+                                   or ArgumentException or KeyNotFoundException or NotSupportedException
+                                   or IOException or UnauthorizedAccessException or ModelZoo.FineTune.TrainingDivergedException or ModelZoo.FineTune.LabelOutOfRangeException)
         {
             Console.Error.WriteLine($"zoo {verb}: {e.Message}");
             return 1;

@@ -86,6 +86,10 @@ public sealed class IdxDataset : Dataset<ImageTensor>
     {
         if (pixels.Length != (long)labels.Length * height * width)
             throw new InvalidDataException($"{source}: {labels.Length} labels but {pixels.Length} pixel bytes ({height}x{width} each).");
+        int bad = Array.FindIndex(labels, l => l >= classNames.Count);
+        if (bad >= 0)
+            throw new InvalidDataException($"{source}: item {bad} has label {labels[bad]}, outside the {classNames.Count} classes ({string.Join(", ", classNames.Take(12))}{(classNames.Count > 12 ? ", …" : "")}). " +
+                "Fix the labels file (a label must be below the number of classes).");
         Pixels = pixels;
         LabelBytes = labels;
         Height = height;

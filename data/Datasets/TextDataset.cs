@@ -13,8 +13,9 @@ public sealed class TextDataset : Dataset<TextSample>
     private readonly string[] _classes;
     private readonly string _source;
 
-    internal TextDataset(int[] labels, string[] classes, string source, Func<int, string> text, Func<int, string>? describe = null)
+    internal TextDataset(int[] labels, string[] classes, string source, Func<int, string> text, Func<int, string>? describe = null, IReadOnlyList<string>? emptySkipped = null)
     {
+        EmptyTextsSkipped = emptySkipped ?? [];
         _labels = labels;
         _classes = classes;
         _source = source;
@@ -30,12 +31,21 @@ public sealed class TextDataset : Dataset<TextSample>
         return new TextDataset(labels.ToArray(), classNames.ToArray(), source, i => t[i]);
     }
 
-    private static TextDataset FromPairs(List<string> texts, List<string> raw, string source)
+    /// <summary>Rows whose text was empty or only white space; they are left out of the dataset (skip and count), each named as "&lt;file&gt; row N" (or "line N").</summary>
+    public IReadOnlyList<string> EmptyTextsSkipped { get; }
+
+    // Rows with an empty text are dropped (a classifier would learn its label from [CLS][SEP] alone) and listed;
+    // `row(i)` names data row i for messages. Labels are indexed over the rows kept.
+    private static TextDataset FromPairs(List<string> texts, List<string> raw, string source, Func<int, string>? row = null, string[]? knownNames = null)
     {
+        row ??= i => $"{source} row {i + 1}";
         if (texts.Count == 0) throw new InvalidDataException($"No rows in {source}.");
-        var (labels, names) = Labels.Index(raw, source);
-        var t = texts.ToArray();
-        return new TextDataset(labels, names, source, i => t[i]);
+        var keep = Enumerable.Range(0, texts.Count).Where(i => !string.IsNullOrWhiteSpace(texts[i])).ToArray();
+        var skipped = Enumerable.Range(0, texts.Count).Where(i => string.IsNullOrWhiteSpace(texts[i])).Select(row).ToList();
+        if (keep.Length == 0) throw new InvalidDataException($"{source}: all {texts.Count} texts are empty. Check the text column name.");
+        var (labels, names) = Labels.Index(keep.Select(i => raw[i]).ToList(), source, knownNames, i => row(keep[i]));
+        var t = keep.Select(i => texts[i]).ToArray();
+        return new TextDataset(labels, names, source, i => t[i], i => row(keep[i]), skipped);
     }
 
     /// <summary>Reads a CSV/TSV (separator detected from the header) with a text column and a label column.</summary>
@@ -62,7 +72,8 @@ public sealed class TextDataset : Dataset<TextSample>
             // Sep's own errors (ragged rows, unterminated quotes, a column name found twice in the header) do not name the file.
             throw new InvalidDataException($"{path}: malformed CSV: {e.Message}", e);
         }
-        return FromPairs(texts, raw, Path.GetFullPath(path));
+        var fullCsv = Path.GetFullPath(path);
+        return FromPairs(texts, raw, fullCsv, i => $"{fullCsv} row {i + 1} (line {i + 2})");
     }
 
     /// <summary>Reads JSON Lines: one object per line with a string <paramref name="text"/> field and a string or integer
@@ -72,6 +83,7 @@ public sealed class TextDataset : Dataset<TextSample>
         if (!File.Exists(path)) throw new FileNotFoundException($"Text file not found: {Path.GetFullPath(path)}", path);
         var texts = new List<string>();
         var raw = new List<string>();
+        var lines = new List<int>();
         var lineNo = 0;
         foreach (var line in File.ReadLines(path))
         {
@@ -86,11 +98,13 @@ public sealed class TextDataset : Dataset<TextSample>
                     throw new InvalidDataException($"{path} line {lineNo}: expected a JSON object with fields '{text}' and '{label}', found a {doc.RootElement.ValueKind}.");
                 if (!doc.RootElement.TryGetProperty(text, out var t) || !doc.RootElement.TryGetProperty(label, out var l))
                     throw new InvalidDataException($"{path} line {lineNo}: needs fields '{text}' and '{label}'.");
-                texts.Add(t.ValueKind == JsonValueKind.String ? t.GetString()! : t.GetRawText());
+                texts.Add(t.ValueKind == JsonValueKind.String ? t.GetString()! : t.ValueKind == JsonValueKind.Null ? "" : t.GetRawText());
+                lines.Add(lineNo);
                 raw.Add(l.ValueKind == JsonValueKind.String ? l.GetString()! : l.GetRawText());
             }
         }
-        return FromPairs(texts, raw, Path.GetFullPath(path));
+        var full = Path.GetFullPath(path);
+        return FromPairs(texts, raw, full, i => $"{full} line {lines[i]}");
     }
 
     /// <summary>Reads a text column and a label column from Parquet files (a file or a glob such as <c>train-*.parquet</c>).
@@ -117,9 +131,7 @@ public sealed class TextDataset : Dataset<TextSample>
             }
         }
         if (texts.Count == 0) throw new InvalidDataException($"No rows in {pattern}.");
-        var (labels, names) = Labels.Index(raw, pattern, hf);
-        var t = texts.ToArray();
-        return new TextDataset(labels, names, pattern, i => t[i]);
+        return FromPairs(texts, raw, pattern, null, hf);
     }
 
     /// <inheritdoc />

@@ -156,7 +156,7 @@ public sealed class DataLoader : IEnumerable<Batch>
     /// <summary>Batches created by workers and not disposed yet (for leak checks).</summary>
     internal long LiveBatches => Interlocked.Read(ref _liveBatches);
 
-    private static int ItemSeed(int seed, int epoch, int index) => HashCode.Combine(seed, epoch, index);
+    private static int ItemSeed(int seed, int epoch, int index) => Seeds.Combine(seed, epoch, index);
 
     private Func<IReadOnlyList<int>, int, int, Batch?> MakeBuild<T>(IDataset<T> dataset, Func<IReadOnlyList<(int Index, T Item)>, Batch> collate) =>
         (indices, epoch, batchNo) =>
@@ -180,7 +180,7 @@ public sealed class DataLoader : IEnumerable<Batch>
             using var scope = NewDisposeScope();
             var batch = collate(items);
             if (Options.BatchTransform is { } bt)
-                batch = bt.Apply(batch, new Random(HashCode.Combine(Options.Seed, epoch, batchNo, 0x5eed)));
+                batch = bt.Apply(batch, new Random(Seeds.Combine(Options.Seed, epoch, batchNo, 0x5eed)));
             var input = batch.Input;
             if (Options.PinMemory && cuda.is_available()) input = input.pin_memory();
             var result = new Batch(input.DetachFromDisposeScope(), batch.Target.DetachFromDisposeScope(), batch.Indices)
@@ -202,7 +202,7 @@ public sealed class DataLoader : IEnumerable<Batch>
     internal List<int[]> PlanEpoch(int epoch)
     {
         var bs = Options.BatchSize;
-        var rng = new Random(HashCode.Combine(Options.Seed, epoch, 0xba7c));
+        var rng = new Random(Seeds.Combine(Options.Seed, epoch, 0xba7c));
         List<int[]> batches;
         if (Options.Shuffle && Options.LengthOf is { } len)
         {

@@ -96,7 +96,7 @@ public sealed class TensorDataLoader : IEnumerable<Batch>, IDisposable
         var epoch = Epoch++;
         var n = (int)Count;
         var order = Enumerable.Range(0, n).ToArray();
-        if (Shuffle) new Random(HashCode.Combine(Seed, epoch, 0xba7c)).Shuffle(order);
+        if (Shuffle) new Random(Seeds.Combine(Seed, epoch, 0xba7c)).Shuffle(order);
         Batch? current = null;
         try
         {

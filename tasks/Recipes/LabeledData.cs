@@ -59,10 +59,13 @@ internal abstract class LabeledData : IDisposable
 
     public virtual void Dispose() { }
 
+    /// <summary>Items the loaders of this source could not read and skipped (corrupt files), each once.</summary>
+    public virtual IReadOnlyList<SkippedItem> SkippedItems => [];
+
     /// <summary>Augmentations an in-memory tensor source can apply on whole batches.</summary>
     protected static IEnumerable<Batch> AugmentBatches(IEnumerable<Batch> batches, IReadOnlyList<string> augment, int numClasses, int seed, int epoch)
     {
-        var rng = new Random(HashCode.Combine(seed, epoch, 0x5eed));
+        var rng = new Random(Seeds.Combine(seed, epoch, 0x5eed));
         bool flip = augment.Contains("hflip"), vflip = augment.Contains("vflip");
         bool mixup = augment.Contains("mixup"), cutmix = augment.Contains("cutmix");
         var mix = mixup || cutmix ? new MixupCutMix(numClasses, MixupAlpha: mixup ? 0.2 : 0, CutMixAlpha: cutmix ? 1.0 : 0) : null;
@@ -130,8 +133,10 @@ internal sealed class TensorImageData(IdxDataset data, InputPlan plan) : Labeled
 
     private readonly List<TensorDataLoader> _loaders = [];
 
-    private sealed class EpochAugmented(TensorDataLoader loader, IReadOnlyList<string> augment, int classes, int seed) : IEnumerable<Batch>
+    internal sealed class EpochAugmented(TensorDataLoader loader, IReadOnlyList<string> augment, int classes, int seed) : IEnumerable<Batch>
     {
+        public TensorDataLoader Loader => loader;
+
         public IEnumerator<Batch> GetEnumerator() => AugmentBatches(loader, augment, classes, seed, loader.Epoch).GetEnumerator();
         System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
     }
@@ -166,10 +171,23 @@ internal sealed class FileImageData(IDataset<ImageSample> data, InputPlan plan, 
         IBatchTransform? mix = null;
         if (train && (augment.Contains("mixup") || augment.Contains("cutmix")))
             mix = new MixupCutMix(ClassNames.Count, MixupAlpha: augment.Contains("mixup") ? 0.2 : 0, CutMixAlpha: augment.Contains("cutmix") ? 1.0 : 0);
-        return new DataLoader(set, new DataLoaderOptions
+        var loader = new DataLoader(set, new DataLoaderOptions
         {
             BatchSize = batchSize, Shuffle = train, Seed = seed, Workers = workers, DropLast = train && indices.Length > batchSize, BatchTransform = mix,
         });
+        lock (_loaders) _loaders.Add(loader);
+        return loader;
+    }
+
+    private readonly List<DataLoader> _loaders = [];
+
+    public override IReadOnlyList<SkippedItem> SkippedItems
+    {
+        get
+        {
+            lock (_loaders)
+                return _loaders.SelectMany(l => l.Skipped).DistinctBy(s => s.Item).ToList();
+        }
     }
 
     private VisionPipeline TrainPipeline(IReadOnlyList<string> augment)
@@ -214,6 +232,8 @@ internal sealed class TextData(TextDataset data, TextTokenizer tokenizer, InputP
     public override int LabelOf(int index) => data.LabelOf(index);
     public override string Describe(int index) => data.Describe(index);
     public override string? Text(int index) => data[index].Text;
+
+    public override IReadOnlyList<SkippedItem> SkippedItems => data.EmptyTextsSkipped.Select(r => new SkippedItem(-1, r, "empty text")).ToList();
 
     public override IEnumerable<Batch> Loader(int[] indices, bool train, int batchSize, int seed, IReadOnlyList<string> augment)
     {

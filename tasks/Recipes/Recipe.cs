@@ -166,6 +166,9 @@ public sealed class TrainSection
     /// <summary>Stop when validation loss has not improved for this many epochs (0 = off).</summary>
     public int EarlyStoppingPatience { get; set; }
 
+    /// <summary>Also write <c>last.ckpt</c> every N optimizer steps (0 = only at epoch ends), so a killed run resumes (<c>zoo train --resume</c>) losing at most N steps.</summary>
+    public int CheckpointEverySteps { get; set; }
+
     /// <summary>Stop training after this many seconds of wall time (0 = no limit); the run still evaluates and reports.</summary>
     public int TimeBudgetSeconds { get; set; }
 }

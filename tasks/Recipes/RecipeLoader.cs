@@ -266,6 +266,7 @@ public static class RecipeLoader
         foreach (var m in r.Train.Metrics) OneOf("train.metrics", m, Metrics);
         Range("train.early_stopping_patience", r.Train.EarlyStoppingPatience, 0, 10_000);
         Range("train.time_budget_seconds", r.Train.TimeBudgetSeconds, 0, int.MaxValue);
+        Range("train.checkpoint_every_steps", r.Train.CheckpointEverySteps, 0, int.MaxValue);
         try
         {
             DeviceSelector.Parse(r.Device);

@@ -28,10 +28,27 @@ public static class RecipeRunner
 {
     /// <summary>Runs <paramref name="recipe"/>, writing progress to <paramref name="log"/>.</summary>
     /// <exception cref="RecipeException">The recipe cannot run as written (missing data, wrong source for the model, …); the message says what to change.</exception>
-    public static RecipeResult Run(Recipe recipe, TextWriter log) => Run(recipe, log, null, null);
+    public static RecipeResult Run(Recipe recipe, TextWriter log) => RunCore(recipe, log, null, null, resumeFolder: null);
 
     /// <summary>Runs <paramref name="recipe"/>; <paramref name="title"/> and <paramref name="notes"/> (a quickstart's choices) go into the report.</summary>
-    internal static RecipeResult Run(Recipe recipe, TextWriter log, string? title, IReadOnlyList<(string, string)>? notes)
+    internal static RecipeResult Run(Recipe recipe, TextWriter log, string? title, IReadOnlyList<(string, string)>? notes) => RunCore(recipe, log, title, notes, resumeFolder: null);
+
+    /// <summary>
+    /// Continues the run in <paramref name="runFolder"/> (written by <see cref="Run(Recipe, TextWriter)"/>, possibly killed):
+    /// reads its <c>recipe.yaml</c>, loads <c>last.ckpt</c> and trains on from there. On CPU the result equals an
+    /// uninterrupted run bit for bit. Without a <c>last.ckpt</c> (killed before the first checkpoint) it starts over in the
+    /// same folder. Temporary files of checkpoint writes that were cut off are deleted.
+    /// </summary>
+    /// <exception cref="RecipeException">The folder is not a run folder (no recipe.yaml).</exception>
+    public static RecipeResult Resume(string runFolder, TextWriter log)
+    {
+        var recipePath = Path.Combine(runFolder, "recipe.yaml");
+        if (!File.Exists(recipePath))
+            throw new RecipeException($"'{runFolder}' is not a run folder: it has no recipe.yaml. Pass the folder 'zoo train' created (runs/<date>-<name>/).");
+        return RunCore(RecipeLoader.Load(recipePath), log, null, null, Path.GetFullPath(runFolder));
+    }
+
+    private static RecipeResult RunCore(Recipe recipe, TextWriter log, string? title, IReadOnlyList<(string, string)>? notes, string? resumeFolder)
     {
         var total = Stopwatch.StartNew();
         var r = recipe;
@@ -96,15 +113,34 @@ public static class RecipeRunner
         log.WriteLine($"model: {r.Model.Name} ({model.LoadedWeights?.Tag ?? "random init"}){(r.Model.Surgery.Count > 0 ? "; surgery: " + Describe(r.Model.Surgery) : "")}; new head → {classes} classes");
 
         // 3. Run folder, spec, learner
-        var runFolder = NewRunFolder(r.Output, r.Name);
+        var runFolder = resumeFolder ?? NewRunFolder(r.Output, r.Name);
         var recipeYaml = RecipeLoader.ToYaml(r);
-        File.WriteAllText(Path.Combine(runFolder, "recipe.yaml"), recipeYaml);
+        string? resumeFrom = null;
+        if (resumeFolder is null)
+        {
+            File.WriteAllText(Path.Combine(runFolder, "recipe.yaml"), recipeYaml);
+        }
+        else
+        {
+            foreach (var stale in Checkpoint.DeleteStaleTemporaryFiles(runFolder))
+                log.WriteLine($"resume: deleted {stale}, a checkpoint write that was cut off");
+            var lastCkpt = Path.Combine(runFolder, "last.ckpt");
+            if (File.Exists(lastCkpt)) resumeFrom = lastCkpt;
+            else
+            {
+                log.WriteLine($"resume: {runFolder} has no last.ckpt yet (the run stopped before its first checkpoint); starting over in the same folder");
+                foreach (var f in new[] { "metrics.jsonl", "metrics.csv", "best.ckpt" }) File.Delete(Path.Combine(runFolder, f));
+            }
+        }
         var spec = new TrainedModelSpec
         {
             Task = task, Model = r.Model.Name, InChans = r.Model.InChans, Surgery = r.Model.Surgery.ToList(), ClassNames = data.ClassNames.ToList(),
             ImageSize = imageSize, Preprocessing = plan.Preprocessing, MaxLength = plan.MaxLength, Recipe = recipeYaml,
         };
-        var trainLoader = data.Loader(trainIdx, train: true, batchSize, r.Seed, r.Data.Augment);
+        // The training order of an epoch is a function of the run's global epoch number (epochs finished so far, restored
+        // on resume), not of how often the loader was enumerated before, so a resumed run sees the same batches.
+        Learner? learnerRef = null;
+        var trainLoader = new EpochAddressedLoader(data.Loader(trainIdx, train: true, batchSize, r.Seed, r.Data.Augment), () => learnerRef?.History.Count ?? 0);
         var validLoader = valIdx.Length > 0 ? validation.Loader(valIdx, train: false, batchSize, r.Seed, []) : null;
         var callbacks = new List<Callback>();
         var history = new StepHistory();
@@ -115,11 +151,13 @@ public static class RecipeRunner
         {
             Optimizer = r.Train.Optimizer == "sgd" ? OptimizerSettings.Sgd(r.Train.Momentum, weightDecay: r.Train.WeightDecay) : OptimizerSettings.AdamW(r.Train.WeightDecay),
             ClipGradNorm = r.Train.ClipGradNorm > 0 ? r.Train.ClipGradNorm : null,
-            Seed = r.Seed, RunFolder = runFolder, SaveCheckpoints = validLoader is not null, Device = device, Output = log, Config = spec.ToJson(),
+            Seed = r.Seed, RunFolder = runFolder, SaveCheckpoints = validLoader is not null || r.Train.CheckpointEverySteps > 0,
+            CheckpointEverySteps = r.Train.CheckpointEverySteps, Device = device, Output = log, Config = spec.ToJson(),
             Callbacks = callbacks,
         };
         var metrics = r.Train.Metrics.Select(m => m switch { "top5" => Metric.TopK(5), "macro_f1" => Metric.MacroF1(), _ => Metric.Accuracy() }).ToList();
         using var learner = new Learner(model, _ => trainLoader, validLoader, Loss.CrossEntropy(r.Train.LabelSmoothing), metrics, learnerOptions);
+        learnerRef = learner;
 
         double lr = r.Train.Lr;
         if (lr <= 0)
@@ -131,11 +169,31 @@ public static class RecipeRunner
             log.WriteLine($"lr: 0 in the recipe, so the LR finder ran: suggestion {lr:G3}");
         }
 
+        if (resumeFrom is not null)
+        {
+            var info = learner.Resume(resumeFrom);
+            log.WriteLine($"resume: {resumeFrom} (fit {info.FitIndex + 1}, epoch {info.Epoch + 1}, batch {info.Batch}, step {info.GlobalStep}, saved {info.SavedAtUtc:u})");
+        }
+
         // 4. Train
         var trainWatch = Stopwatch.StartNew();
-        // The linear probe's cache reads every training item once, in order (the shuffling loader drops the last partial batch).
-        string plannedText = Train(r, model, learner, trainLoader, () => data.Loader(trainIdx, train: false, batchSize, r.Seed, []), validLoader, lr, batchSize, log);
+        string plannedText;
+        try
+        {
+            // The linear probe's cache reads every training item once, in order (the shuffling loader drops the last partial batch).
+            plannedText = Train(r, model, learner, trainLoader, () => data.Loader(trainIdx, train: false, batchSize, r.Seed, []), validLoader, lr, batchSize, log);
+        }
+        catch (LabelOutOfRangeException e) when (e.ItemIndex >= 0 && e.ItemIndex < trainIdx.Length)
+        {
+            throw new RecipeException($"{data.Describe(trainIdx[e.ItemIndex])} has label {e.Label}, outside the {e.NumClasses} classes the model was built for " +
+                $"({string.Join(", ", data.ClassNames.Take(12))}{(data.ClassNames.Count > 12 ? ", …" : "")}). Fix the label or the class list; training stopped.", e);
+        }
         trainWatch.Stop();
+        var skippedItems = data.SkippedItems;
+        if (skippedItems.Count > 0)
+            log.WriteLine($"data: {skippedItems.Count} item(s) could not be read and were skipped (first: {skippedItems[0].Item}: {skippedItems[0].Error})");
+        if (learner.NonFiniteSkipped > 0)
+            log.WriteLine($"training: {learner.NonFiniteSkipped} step(s) skipped because the loss or gradient norm was not finite");
 
         // 5. Best weights, last checkpoint, evaluation, report
         var best = Path.Combine(runFolder, "best.ckpt");
@@ -170,9 +228,14 @@ public static class RecipeRunner
             ("training", plannedText),
             ("device", choice.Reason),
             ("time", $"{total.Elapsed.TotalSeconds:F0}s total, training {trainWatch.Elapsed.TotalSeconds:F0}s"),
-            ("checkpoints", "best.ckpt (evaluated here), last.ckpt"),
+            ("checkpoints", "best.ckpt (evaluated here), last.ckpt" + (r.Train.CheckpointEverySteps > 0 ? $" (also every {r.Train.CheckpointEverySteps} steps)" : "")
+                + (resumeFrom is null ? "" : $"; resumed from last.ckpt")),
         };
         if (notes is not null) facts.InsertRange(1, notes);
+        if (skippedItems.Count > 0)
+            facts.Add(("skipped items", $"{skippedItems.Count} unreadable item(s) skipped: " + string.Join("; ", skippedItems.Take(5).Select(s => $"{s.Item} ({s.Error})")) + (skippedItems.Count > 5 ? "; …" : "")));
+        if (learner.NonFiniteSkipped > 0)
+            facts.Add(("non-finite steps", $"{learner.NonFiniteSkipped} step(s) skipped (loss or gradient norm NaN/Inf)"));
         RunReport.Write(runFolder, title ?? $"Recipe run: {r.Name}", facts, history.ToHistory(), summaries);
         log.WriteLine($"run folder: {runFolder} (recipe.yaml, metrics.jsonl, best.ckpt, last.ckpt, report.md, report.html)");
         return new RecipeResult(runFolder, best, last, valAcc, testAcc, total.Elapsed);
@@ -273,6 +336,35 @@ public static class RecipeRunner
         for (int i = 2; Directory.Exists(folder); i++) folder = Path.Combine(output, $"{stamp}-{name}-{i}");
         Directory.CreateDirectory(folder);
         return Path.GetFullPath(folder);
+    }
+
+    /// <summary>
+    /// A training loader whose enumeration runs the epoch given by <paramref name="epoch"/> (sets the loader's epoch
+    /// counter first), with the batch count known without a pass over the data.
+    /// </summary>
+    internal sealed class EpochAddressedLoader(IEnumerable<Batch> inner, Func<int> epoch) : IReadOnlyCollection<Batch>
+    {
+        public int Count => inner switch
+        {
+            TensorDataLoader t => t.BatchesPerEpoch,
+            DataLoader d => d.BatchesPerEpoch,
+            TensorImageData.EpochAugmented a => a.Loader.BatchesPerEpoch,
+            _ => inner.Count(),
+        };
+
+        public IEnumerator<Batch> GetEnumerator()
+        {
+            int e = epoch();
+            switch (inner)
+            {
+                case TensorDataLoader t: t.Epoch = e; break;
+                case DataLoader d: d.Epoch = e; break;
+                case TensorImageData.EpochAugmented a: a.Loader.Epoch = e; break;
+            }
+            return inner.GetEnumerator();
+        }
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
     }
 
     /// <summary>

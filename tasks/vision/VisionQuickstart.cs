@@ -301,7 +301,7 @@ internal sealed class CountedBatches(IEnumerable<Batch> stream, int count) : IRe
 }
 
 /// <summary>Records per-step loss and learning rate for the report's plots.</summary>
-internal sealed class StepHistory : Callback
+internal sealed class StepHistory : Callback, ICheckpointState
 {
     private readonly List<(long, double)> _lrs = [];
     private readonly List<(long, double)> _losses = [];
@@ -334,6 +334,34 @@ internal sealed class StepHistory : Callback
         double? val = learner.EpochMetrics.TryGetValue("valid_loss", out var v) ? v : null;
         _epochs.Add(new EpochRecord(_epochs.Count + 1, "train", _n == 0 ? double.NaN : _sum / _n, val, metrics, _epochWatch.Elapsed.TotalSeconds));
     }
+
+    // Checkpointed so that a resumed run's report shows the steps and epochs from before the interruption.
+    public string StateKey => "step_history";
+
+    public string? SaveJson() => System.Text.Json.JsonSerializer.Serialize(new HistoryState(
+        _lrs.Select(x => new[] { x.Item1, x.Item2 }).ToList(), _losses.Select(x => new[] { x.Item1, x.Item2 }).ToList(),
+        _epochs.Select(e => new EpochState(e.Epoch, e.Phase, e.TrainLoss, e.ValLoss, e.Metrics.ToDictionary(), e.Seconds)).ToList(), _sum, _n), JsonOptions);
+
+    public IReadOnlyDictionary<string, Tensor> SaveTensors() => new Dictionary<string, Tensor>();
+
+    public void Load(string? json, IReadOnlyDictionary<string, Tensor> tensors)
+    {
+        if (json is null) return;
+        var s = System.Text.Json.JsonSerializer.Deserialize<HistoryState>(json, JsonOptions)!;
+        _lrs.Clear();
+        _lrs.AddRange(s.Lrs.Select(x => ((long)x[0], x[1])));
+        _losses.Clear();
+        _losses.AddRange(s.Losses.Select(x => ((long)x[0], x[1])));
+        _epochs.Clear();
+        _epochs.AddRange(s.Epochs.Select(e => new EpochRecord(e.Epoch, e.Phase, e.TrainLoss, e.ValLoss, e.Metrics, e.Seconds)));
+        (_sum, _n) = (s.Sum, s.N);
+    }
+
+    private static readonly System.Text.Json.JsonSerializerOptions JsonOptions = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
+    private sealed record EpochState(int Epoch, string Phase, double TrainLoss, double? ValLoss, Dictionary<string, double> Metrics, double Seconds);
+
+    private sealed record HistoryState(List<double[]> Lrs, List<double[]> Losses, List<EpochState> Epochs, double Sum, long N);
 
     public TrainingHistory ToHistory(double? train = null)
     {

@@ -25,6 +25,8 @@ internal sealed class LoopbackHttpServer : IDisposable
         FailFirst,
         /// <summary>404.</summary>
         NotFound,
+        /// <summary>Like Normal, but sends 16 KB every 10 ms (about 1.6 MB/s), so a client can be killed mid-download.</summary>
+        Slow,
     }
 
     private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
@@ -108,6 +110,16 @@ internal sealed class LoopbackHttpServer : IDisposable
                 await stream.WriteAsync(body.AsMemory((int)from, Math.Min(16, count)), _stop.Token);
                 await stream.FlushAsync(_stop.Token);
                 await Task.Delay(Timeout.Infinite, _stop.Token);
+            }
+            if (route.Mode == Mode.Slow)
+            {
+                for (int off = 0; off < count; off += 16 * 1024)
+                {
+                    await stream.WriteAsync(body.AsMemory((int)from + off, Math.Min(16 * 1024, count - off)), _stop.Token);
+                    await stream.FlushAsync(_stop.Token);
+                    await Task.Delay(10, _stop.Token);
+                }
+                return;
             }
             await stream.WriteAsync(body.AsMemory((int)from, count), _stop.Token);
             await stream.FlushAsync(_stop.Token);
