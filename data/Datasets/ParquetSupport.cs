@@ -20,6 +20,47 @@ internal static class ParquetSupport
         return files;
     }
 
+    /// <summary>
+    /// Opens <paramref name="file"/> with Parquet.Net after checking the frame Parquet.Net trusts: "PAR1" at both ends and a
+    /// footer length that fits in the file (otherwise Parquet.Net allocates the claimed footer before reading it).
+    /// </summary>
+    public static Task<ParquetReader> OpenAsync(string file) => Guard(file, async () =>
+    {
+        await using (var fs = File.OpenRead(file))
+        {
+            var head = new byte[4];
+            var tail = new byte[8];
+            if (fs.Length < 12 || await fs.ReadAtLeastAsync(head, 4, false).ConfigureAwait(false) < 4 || !head.AsSpan().SequenceEqual("PAR1"u8))
+                throw new InvalidDataException($"{file} is not a Parquet file (it does not start with 'PAR1'); re-download or re-export it.");
+            fs.Position = fs.Length - 8;
+            await fs.ReadExactlyAsync(tail).ConfigureAwait(false);
+            if (!tail.AsSpan(4).SequenceEqual("PAR1"u8))
+                throw new InvalidDataException($"{file} is truncated: a Parquet file ends with 'PAR1' (re-download or re-export it).");
+            long footer = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(tail);
+            if (footer == 0 || footer > fs.Length - 12)
+                throw new InvalidDataException($"{file} is corrupt: its footer claims {footer} bytes but the file has {fs.Length} (re-download or re-export it).");
+        }
+        return await ParquetReader.CreateAsync(file).ConfigureAwait(false);
+    });
+
+    /// <summary>
+    /// Runs a Parquet.Net read of <paramref name="file"/>; the exceptions it throws for malformed data (Thrift, decoding,
+    /// decompression, index and cast errors) become an <see cref="InvalidDataException"/> naming the file.
+    /// </summary>
+    public static async Task<T> Guard<T>(string file, Func<Task<T>> read)
+    {
+        try
+        {
+            return await read().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not (FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException
+                                      or OperationCanceledException or OutOfMemoryException)
+                                  && !(e is InvalidDataException && e.Message.Contains(file, StringComparison.Ordinal)))
+        {
+            throw new InvalidDataException($"{file} is not a readable Parquet file ({e.GetType().Name}: {e.Message}); re-download or re-export it.", e);
+        }
+    }
+
     /// <summary>The leaf column for <paramref name="column"/>: a plain column, or the <c>bytes</c>/<c>text</c> member of a struct.</summary>
     public static DataField FindField(ParquetSchema schema, string column, string file, params string[] structMembers)
     {
@@ -33,7 +74,7 @@ internal static class ParquetSupport
         throw new InvalidDataException($"{file} has no column '{column}' (columns: {string.Join(", ", names)}).");
     }
 
-    public static async Task<string[]> ReadStrings(ParquetRowGroupReader rg, DataField field)
+    public static async Task<string[]> ReadStrings(ParquetRowGroupReader rg, DataField field, string file)
     {
         var n = (int)rg.RowCount;
         var t = field.ClrType;
@@ -49,7 +90,7 @@ internal static class ParquetSupport
         if (t == typeof(sbyte)) return (await Read<sbyte>(rg, field, n)).Select(v => v.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
         if (t == typeof(byte)) return (await Read<byte>(rg, field, n)).Select(v => v.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
         if (t == typeof(bool)) return (await Read<bool>(rg, field, n)).Select(v => v ? "1" : "0").ToArray();
-        throw new InvalidDataException($"Column '{string.Join(".", field.Path.ToList())}' has type {t.Name}; expected integers or strings.");
+        throw new InvalidDataException($"{file}: column '{string.Join(".", field.Path.ToList())}' has type {t.Name}; expected integers or strings.");
     }
 
     private static async Task<T[]> Read<T>(ParquetRowGroupReader rg, DataField field, int n) where T : struct
@@ -83,8 +124,9 @@ internal static class ParquetSupport
                 feats.TryGetProperty(labelColumn, out var col) && col.TryGetProperty("names", out var names))
                 return names.EnumerateArray().Select(e => e.GetString() ?? "").ToArray();
         }
-        catch (JsonException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
+            // Malformed metadata: fall back to the label values themselves.
         }
         return null;
     }
@@ -134,17 +176,23 @@ public sealed class ParquetImages : Dataset<ImageSample>, IChunkedDataset
         string[]? hfNames = null;
         for (var fi = 0; fi < files.Length; fi++)
         {
-            await using var reader = await ParquetReader.CreateAsync(files[fi]).ConfigureAwait(false);
-            ParquetSupport.FindField(reader.Schema, imageColumn, files[fi], "bytes");
-            var labelField = ParquetSupport.FindField(reader.Schema, labelColumn, files[fi]);
+            var file = files[fi];
+            await using var reader = await ParquetSupport.OpenAsync(file).ConfigureAwait(false);
             hfNames ??= ParquetSupport.HuggingFaceClassNames(reader, labelColumn);
-            for (var g = 0; g < reader.RowGroupCount; g++)
+            await ParquetSupport.Guard(file, async () =>
             {
-                using var rg = reader.OpenRowGroupReader(g);
-                var labels = await ParquetSupport.ReadStrings(rg, labelField).ConfigureAwait(false);
-                groups.Add((fi, g, raw.Count, labels.Length));
-                raw.AddRange(labels);
-            }
+                ParquetSupport.FindField(reader.Schema, imageColumn, file, "bytes");
+                var labelField = ParquetSupport.FindField(reader.Schema, labelColumn, file);
+                for (var g = 0; g < reader.RowGroupCount; g++)
+                {
+                    using var rg = reader.OpenRowGroupReader(g);
+                    var labels = await ParquetSupport.ReadStrings(rg, labelField, file).ConfigureAwait(false);
+                    if (labels.Length != rg.RowCount) throw new InvalidDataException($"{file}: row group {g} has {labels.Length} labels for {rg.RowCount} rows.");
+                    groups.Add((fi, g, raw.Count, labels.Length));
+                    raw.AddRange(labels);
+                }
+                return true;
+            }).ConfigureAwait(false);
         }
         if (raw.Count == 0) throw new InvalidDataException($"No rows in {pattern} ({files.Length} files).");
         var (idx, names) = Labels.Index(raw, pattern, hfNames);
@@ -201,10 +249,18 @@ public sealed class ParquetImages : Dataset<ImageSample>, IChunkedDataset
 
     private byte[]?[] ReadGroup(int file, int rowGroup) => Task.Run(async () =>
     {
-        await using var reader = await ParquetReader.CreateAsync(_files[file]).ConfigureAwait(false);
-        var field = ParquetSupport.FindField(reader.Schema, _imageColumn, _files[file], "bytes");
-        using var rg = reader.OpenRowGroupReader(rowGroup);
-        return await ParquetSupport.ReadBytes(rg, field).ConfigureAwait(false);
+        var path = _files[file];
+        await using var reader = await ParquetSupport.OpenAsync(path).ConfigureAwait(false);
+        return await ParquetSupport.Guard(path, async () =>
+        {
+            var field = ParquetSupport.FindField(reader.Schema, _imageColumn, path, "bytes");
+            if (rowGroup >= reader.RowGroupCount) throw new InvalidDataException($"{path} has {reader.RowGroupCount} row groups, no longer {rowGroup + 1}: it changed since it was opened.");
+            using var rg = reader.OpenRowGroupReader(rowGroup);
+            var rows = await ParquetSupport.ReadBytes(rg, field).ConfigureAwait(false);
+            var g = _groups.First(x => x.File == file && x.RowGroup == rowGroup);
+            if (rows.Length != g.Count) throw new InvalidDataException($"{path}: row group {rowGroup} has {rows.Length} rows, {g.Count} when it was opened: it changed since.");
+            return rows;
+        }).ConfigureAwait(false);
     }).GetAwaiter().GetResult();
 
     /// <summary>Row groups read from disk so far (for tests and diagnostics).</summary>
