@@ -20,13 +20,19 @@ internal static class ParquetSupport
         return files;
     }
 
+    /// <summary>Most rows one row group may have here (readers allocate arrays of this many values up front).</summary>
+    public const long MaxRowsPerRowGroup = 1L << 22;
+
     /// <summary>
-    /// Opens <paramref name="file"/> with Parquet.Net after checking the frame Parquet.Net trusts: "PAR1" at both ends and a
-    /// footer length that fits in the file (otherwise Parquet.Net allocates the claimed footer before reading it).
+    /// Opens <paramref name="file"/> with Parquet.Net after checking what Parquet.Net trusts: "PAR1" at both ends, a footer
+    /// length that fits in the file, and the footer's Thrift encoding (<see cref="ParquetFooterCheck"/>). Parquet.Net reads
+    /// through a stream that throws at the end of the file (its Thrift reader would otherwise loop forever) and stops
+    /// after reading the file 8 times over (a page chain that does not advance).
     /// </summary>
     public static Task<ParquetReader> OpenAsync(string file) => Guard(file, async () =>
     {
-        await using (var fs = File.OpenRead(file))
+        var fs = File.OpenRead(file);
+        try
         {
             var head = new byte[4];
             var tail = new byte[8];
@@ -36,12 +42,82 @@ internal static class ParquetSupport
             await fs.ReadExactlyAsync(tail).ConfigureAwait(false);
             if (!tail.AsSpan(4).SequenceEqual("PAR1"u8))
                 throw new InvalidDataException($"{file} is truncated: a Parquet file ends with 'PAR1' (re-download or re-export it).");
-            long footer = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(tail);
-            if (footer == 0 || footer > fs.Length - 12)
-                throw new InvalidDataException($"{file} is corrupt: its footer claims {footer} bytes but the file has {fs.Length} (re-download or re-export it).");
+            long footerLength = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(tail);
+            if (footerLength == 0 || footerLength > fs.Length - 12)
+                throw new InvalidDataException($"{file} is corrupt: its footer claims {footerLength} bytes but the file has {fs.Length} (re-download or re-export it).");
+            var footer = new byte[footerLength];
+            fs.Position = fs.Length - 8 - footerLength;
+            await fs.ReadExactlyAsync(footer).ConfigureAwait(false);
+            ParquetFooterCheck.CheckFileMetaData(footer, file);
+            fs.Position = 0;
+            var guarded = new BoundedReadStream(fs, file, 8 * fs.Length + (1 << 20));
+            fs = null!;
+            return await ParquetReader.CreateAsync(guarded).ConfigureAwait(false);
         }
-        return await ParquetReader.CreateAsync(file).ConfigureAwait(false);
+        finally
+        {
+            if (fs is not null) await fs.DisposeAsync().ConfigureAwait(false);
+        }
     });
+
+    /// <summary>
+    /// Checks every page header of row group <paramref name="index"/> before Parquet.Net reads them (sizes inside the file,
+    /// decompressed sizes a codec can reach, data pages that hold values) and bounds its row count.
+    /// </summary>
+    public static void CheckRowGroup(ParquetReader reader, int index, string file)
+    {
+        var meta = reader.Metadata ?? throw new InvalidDataException($"{file} has no metadata.");
+        if (meta.RowGroups is null || index >= meta.RowGroups.Count) throw new InvalidDataException($"{file} has no row group {index}.");
+        var rg = meta.RowGroups[index];
+        if (rg.NumRows < 0 || rg.NumRows > MaxRowsPerRowGroup)
+            throw new InvalidDataException($"{file}: row group {index} claims {rg.NumRows} rows; at most {MaxRowsPerRowGroup} per row group are read (rewrite the file with smaller row groups).");
+        using var fs = File.OpenRead(file);
+        long end = fs.Length - 8;
+        foreach (var chunk in rg.Columns ?? [])
+        {
+            var md = chunk.MetaData ?? throw new InvalidDataException($"{file}: row group {index} has a column without metadata.");
+            if (md.NumValues < 0 || md.NumValues > MaxRowsPerRowGroup * 16)
+                throw new InvalidDataException($"{file}: row group {index} claims {md.NumValues} values in one column.");
+            long offset = new[] { md.DictionaryPageOffset ?? 0, md.DataPageOffset, md.IndexPageOffset ?? 0 }.Where(o => o != 0).DefaultIfEmpty(0).Min();
+            long values = 0;
+            for (int pages = 0; values < md.NumValues; pages++)
+            {
+                if (offset < 4 || offset >= end || pages > end)
+                    throw new InvalidDataException($"{file}: row group {index} has a page at byte {offset}, outside the file's data (the file is corrupt; re-download or re-export it).");
+                var h = ReadPageHeader(fs, offset, end, file);
+                if (h.Compressed < 0 || h.Uncompressed < 0 || offset + h.Length + h.Compressed > end)
+                    throw new InvalidDataException($"{file}: the page at byte {offset} claims {h.Compressed} bytes, beyond the end of the file (it is truncated or corrupt).");
+                long most = md.Codec == Parquet.Meta.CompressionCodec.UNCOMPRESSED ? h.Compressed : h.Compressed * 1100 + (16 << 20);
+                if (h.Uncompressed > most)
+                    throw new InvalidDataException($"{file}: the page at byte {offset} claims {h.Uncompressed} bytes once decompressed from {h.Compressed} ({md.Codec}); the file is corrupt.");
+                if (h.Type is 0 or 3)
+                {
+                    if (h.Values <= 0) throw new InvalidDataException($"{file}: the data page at byte {offset} holds {h.Values} values (the file is corrupt).");
+                    values += h.Values;
+                }
+                else if (h.Type != 2) throw new InvalidDataException($"{file}: the page at byte {offset} has page type {h.Type}, which cannot be read.");
+                offset += h.Length + h.Compressed;
+            }
+        }
+    }
+
+    private static (int Length, long Type, long Uncompressed, long Compressed, long Values) ReadPageHeader(FileStream fs, long offset, long end, string file)
+    {
+        for (long size = 64 << 10; ; size *= 16)
+        {
+            var buf = new byte[Math.Min(size, end - offset)];
+            fs.Position = offset;
+            fs.ReadExactly(buf);
+            try
+            {
+                return ParquetFooterCheck.CheckPageHeader(buf, file, offset);
+            }
+            catch (InvalidDataException) when (buf.Length < end - offset && size < (16 << 20))
+            {
+                // A header with large statistics: read more.
+            }
+        }
+    }
 
     /// <summary>
     /// Runs a Parquet.Net read of <paramref name="file"/>; the exceptions it throws for malformed data (Thrift, decoding,
@@ -185,6 +261,7 @@ public sealed class ParquetImages : Dataset<ImageSample>, IChunkedDataset
                 var labelField = ParquetSupport.FindField(reader.Schema, labelColumn, file);
                 for (var g = 0; g < reader.RowGroupCount; g++)
                 {
+                    ParquetSupport.CheckRowGroup(reader, g, file);
                     using var rg = reader.OpenRowGroupReader(g);
                     var labels = await ParquetSupport.ReadStrings(rg, labelField, file).ConfigureAwait(false);
                     if (labels.Length != rg.RowCount) throw new InvalidDataException($"{file}: row group {g} has {labels.Length} labels for {rg.RowCount} rows.");
@@ -255,6 +332,7 @@ public sealed class ParquetImages : Dataset<ImageSample>, IChunkedDataset
         {
             var field = ParquetSupport.FindField(reader.Schema, _imageColumn, path, "bytes");
             if (rowGroup >= reader.RowGroupCount) throw new InvalidDataException($"{path} has {reader.RowGroupCount} row groups, no longer {rowGroup + 1}: it changed since it was opened.");
+            ParquetSupport.CheckRowGroup(reader, rowGroup, path);
             using var rg = reader.OpenRowGroupReader(rowGroup);
             var rows = await ParquetSupport.ReadBytes(rg, field).ConfigureAwait(false);
             var g = _groups.First(x => x.File == file && x.RowGroup == rowGroup);
@@ -265,6 +343,82 @@ public sealed class ParquetImages : Dataset<ImageSample>, IChunkedDataset
 
     /// <summary>Row groups read from disk so far (for tests and diagnostics).</summary>
     internal int RowGroupReads => _cache.Misses;
+}
+
+/// <summary>
+/// A read-only view of a file for Parquet.Net: reading past the end throws (Parquet.Net's Thrift reader takes
+/// <c>ReadByte</c>'s -1 as a 0xFF byte and loops), and reading more than a budget in all throws (a page chain that does
+/// not advance).
+/// </summary>
+internal sealed class BoundedReadStream(Stream inner, string file, long budget) : Stream
+{
+    private long _read;
+
+    private void Count(int n)
+    {
+        _read += n;
+        if (_read > budget) throw new InvalidDataException($"{file} is corrupt: reading it did not finish after {budget} bytes (its pages do not advance); re-download or re-export it.");
+    }
+
+    public override int ReadByte()
+    {
+        int b = inner.ReadByte();
+        if (b < 0) throw new InvalidDataException($"{file} is corrupt: a Thrift structure runs past the end of the file (re-download or re-export it).");
+        Count(1);
+        return b;
+    }
+
+    public override int Read(byte[] buffer, int offset, int count)
+    {
+        int n = inner.Read(buffer, offset, count);
+        Count(n);
+        return n;
+    }
+
+    public override int Read(Span<byte> buffer)
+    {
+        int n = inner.Read(buffer);
+        Count(n);
+        return n;
+    }
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        int n = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+        Count(n);
+        return n;
+    }
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override bool CanRead => true;
+    public override bool CanSeek => true;
+    public override bool CanWrite => false;
+    public override long Length => inner.Length;
+
+    public override long Position
+    {
+        get => inner.Position;
+        set => inner.Position = value;
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => inner.Seek(offset, origin);
+    public override void Flush() { }
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) inner.Dispose();
+        base.Dispose(disposing);
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        await inner.DisposeAsync().ConfigureAwait(false);
+        await base.DisposeAsync().ConfigureAwait(false);
+    }
 }
 
 /// <summary>A small LRU cache of row groups; concurrent readers of the same group share one read.</summary>

@@ -112,6 +112,7 @@ public sealed class TextDataset : Dataset<TextSample>
                 var lf = ParquetSupport.FindField(reader.Schema, label, file);
                 for (var g = 0; g < reader.RowGroupCount; g++)
                 {
+                    ParquetSupport.CheckRowGroup(reader, g, file);
                     using var rg = reader.OpenRowGroupReader(g);
                     var t = await ParquetSupport.ReadStrings(rg, tf, file).ConfigureAwait(false);
                     var l = await ParquetSupport.ReadStrings(rg, lf, file).ConfigureAwait(false);
