@@ -1,6 +1,5 @@
 using System.Text.Json;
 using nietras.SeparatedValues;
-using Parquet;
 
 namespace ModelZoo.Data;
 
@@ -119,16 +118,24 @@ public sealed class TextDataset : Dataset<TextSample>
         string[]? hf = null;
         foreach (var file in ParquetSupport.Glob(pattern))
         {
-            await using var reader = await ParquetReader.CreateAsync(file).ConfigureAwait(false);
-            var tf = ParquetSupport.FindField(reader.Schema, text, file);
-            var lf = ParquetSupport.FindField(reader.Schema, label, file);
+            await using var reader = await ParquetSupport.OpenAsync(file).ConfigureAwait(false);
             hf ??= ParquetSupport.HuggingFaceClassNames(reader, label);
-            for (var g = 0; g < reader.RowGroupCount; g++)
+            await ParquetSupport.Guard(file, async () =>
             {
-                using var rg = reader.OpenRowGroupReader(g);
-                texts.AddRange(await ParquetSupport.ReadStrings(rg, tf).ConfigureAwait(false));
-                raw.AddRange(await ParquetSupport.ReadStrings(rg, lf).ConfigureAwait(false));
-            }
+                var tf = ParquetSupport.FindField(reader.Schema, text, file);
+                var lf = ParquetSupport.FindField(reader.Schema, label, file);
+                for (var g = 0; g < reader.RowGroupCount; g++)
+                {
+                    ParquetSupport.CheckRowGroup(reader, g, file);
+                    using var rg = reader.OpenRowGroupReader(g);
+                    var t = await ParquetSupport.ReadStrings(rg, tf, file).ConfigureAwait(false);
+                    var l = await ParquetSupport.ReadStrings(rg, lf, file).ConfigureAwait(false);
+                    if (t.Length != l.Length) throw new InvalidDataException($"{file}: row group {g} has {t.Length} texts but {l.Length} labels.");
+                    texts.AddRange(t);
+                    raw.AddRange(l);
+                }
+                return true;
+            }).ConfigureAwait(false);
         }
         if (texts.Count == 0) throw new InvalidDataException($"No rows in {pattern}.");
         return FromPairs(texts, raw, pattern, null, hf);

@@ -29,16 +29,52 @@ public static class ImageDecoder
     public static RgbImage Decode(string path) => Decode(ImageSource.FromFile(path));
 
     /// <summary>
+    /// Most pixels one decoded image may have (default 2^28 = 268,435,456, e.g. 16384×16384: 1 GB of RGBA while decoding).
+    /// Larger images are refused with an <see cref="InvalidDataException"/> before any pixel buffer is allocated, like
+    /// PIL's <c>Image.MAX_IMAGE_PIXELS</c>. Raise it for very large images, at most <see cref="int.MaxValue"/> / 4.
+    /// </summary>
+    public static long MaxPixels
+    {
+        get => Volatile.Read(ref _maxPixels);
+        set => Volatile.Write(ref _maxPixels, value is > 0 and <= int.MaxValue / 4
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(value), value, $"MaxPixels must be between 1 and {int.MaxValue / 4}."));
+    }
+
+    private static long _maxPixels = 1L << 28;
+
+    /// <summary>
+    /// Images above this many pixels are first decoded at a small scale (JPEG, WebP, GIF) or row by row into one row
+    /// buffer (BMP, WBMP) to check that their data is there, before the full buffer is allocated: a small truncated file
+    /// whose header claims a large size then fails without allocating for the claim.
+    /// </summary>
+    internal const long ProbeAbovePixels = 1L << 22;
+
+    /// <summary>
+    /// Most pixels per encoded byte a format can hold: GIF's LZW emits at most one 12-bit code per string of at most
+    /// 4,096 pixels (2,731 pixels per byte; the whole canvas is counted, including what lies outside the first frame);
+    /// PNG's deflate compresses at most 1,032:1 and a 1-bit pixel takes 1/8 byte (8,256 pixels per byte). Formats whose
+    /// compression is not bounded (WebP lossless can spend zero bits on a pixel, arithmetic-coded JPEG, BMP RLE) are
+    /// checked by <see cref="ProbeAbovePixels"/> instead.
+    /// </summary>
+    private static double MaxPixelsPerByte(SKEncodedImageFormat format) => format switch
+    {
+        SKEncodedImageFormat.Gif => 4096,
+        SKEncodedImageFormat.Png => 8 * 1040,
+        _ => double.PositiveInfinity,
+    };
+
+    /// <summary>
     /// Decodes <paramref name="source"/>; <paramref name="minScale"/>, given the displayed full size, returns the smallest
     /// scale (≤ 1) the caller can accept; the decoder picks the smallest scale it supports that is not below it.
     /// </summary>
     public static RgbImage Decode(ImageSource source, Func<int, int, double>? minScale, bool applyOrientation = true)
     {
-        const long MaxPixels = 1L << 28; // 268 M pixels (16384²): 1 GB of RGBA
         using var data = source.OpenData();
         using var codec = CreateCodec(data, source);
         var origin = applyOrientation ? codec.EncodedOrigin : SKEncodedOrigin.TopLeft;
         var full = codec.Info;
+        CheckClaimedSize(codec, full, data!.Size, source);
         var (dispW, dispH) = SwapsAxes(origin) ? (full.Height, full.Width) : (full.Width, full.Height);
         var size = new SKSizeI(full.Width, full.Height);
         var need = minScale?.Invoke(dispW, dispH) ?? 1.0;
@@ -59,12 +95,15 @@ public static class ImageDecoder
                 }
             }
         }
-        // Bound the pixel buffer before allocating it: a header can claim 65535×65535 (16 GB of RGBA, and an int overflow).
-        if (size.Width <= 0 || size.Height <= 0 || (long)size.Width * size.Height > MaxPixels)
-            throw new InvalidDataException($"Cannot decode image {source}: its header claims {size.Width}×{size.Height} pixels (at most {MaxPixels} are decoded).");
+        long maxPixels = MaxPixels;
+        if (size.Width <= 0 || size.Height <= 0 || (long)size.Width * size.Height > maxPixels)
+            throw new InvalidDataException($"Cannot decode image {source}: its header claims {size.Width}×{size.Height} pixels; at most {maxPixels} are decoded (ImageDecoder.MaxPixels raises the limit).");
         var alpha = full.AlphaType == SKAlphaType.Opaque ? SKAlphaType.Opaque : SKAlphaType.Unpremul;
         var info = new SKImageInfo(size.Width, size.Height, SKColorType.Rgba8888, alpha);
-        var rgba = new byte[info.BytesSize];
+        if ((long)size.Width * size.Height > ProbeAbovePixels) ProbeData(codec, info, source);
+        // BytesSize64, not BytesSize: the int overflows above 2^29 pixels (a GIF claiming 28322×40586 once got a
+        // 303 MB buffer for 4.6 GB of pixels, and Skia wrote past its end).
+        var rgba = new byte[checked((int)info.BytesSize64)];
         var handle = GCHandle.Alloc(rgba, GCHandleType.Pinned);
         SKCodecResult result;
         try
@@ -80,6 +119,63 @@ public static class ImageDecoder
         var rgb = DropAlpha(rgba, size.Width * size.Height);
         var img = new RgbImage(size.Width, size.Height, rgb, full.Width, full.Height);
         return Orient(img, origin);
+    }
+
+    /// <summary>Refuses sizes the encoded data cannot hold, from the header alone (no pixel is decoded).</summary>
+    private static void CheckClaimedSize(SKCodec codec, SKImageInfo full, long encodedBytes, ImageSource source)
+    {
+        if (full.Width <= 0 || full.Height <= 0)
+            throw new InvalidDataException($"Cannot decode image {source}: its header claims {full.Width}×{full.Height} pixels.");
+        var format = codec.EncodedFormat;
+        // A GIF without an image descriptor has a screen size but nothing to draw.
+        if (format == SKEncodedImageFormat.Gif && codec.FrameCount == 0)
+            throw new InvalidDataException($"Cannot decode image {source}: the GIF has no image frame (the file is truncated or corrupt; re-export or remove it).");
+        long pixels = (long)full.Width * full.Height;
+        double perByte = MaxPixelsPerByte(format);
+        if (pixels > perByte * encodedBytes)
+            throw new InvalidDataException(
+                $"Cannot decode image {source}: its header claims {full.Width}×{full.Height} pixels, but a {format} file of {encodedBytes} bytes " +
+                $"holds at most {perByte * encodedBytes:F0} (the file is truncated or corrupt; re-export or remove it).");
+    }
+
+    /// <summary>
+    /// Checks that a large image's data is all there before the full buffer is allocated: a decode at 1/8 scale where the
+    /// codec scales (JPEG: libjpeg's DCT scaling; WebP; GIF), else a row-by-row decode into one row (BMP, WBMP). Formats
+    /// that can do neither (PNG) are bounded by <see cref="MaxPixelsPerByte"/> only.
+    /// </summary>
+    private static void ProbeData(SKCodec codec, SKImageInfo info, ImageSource source)
+    {
+        var full = codec.Info;
+        var small = codec.GetScaledDimensions(1 / 8f);
+        SKCodecResult result;
+        string how;
+        if (small.Width > 0 && small.Height > 0 && (long)small.Width * small.Height * 16 <= (long)full.Width * full.Height)
+        {
+            how = $"decoded at {small.Width}×{small.Height}";
+            var probe = new byte[checked((int)info.WithSize(small.Width, small.Height).BytesSize64)];
+            var handle = GCHandle.Alloc(probe, GCHandleType.Pinned);
+            try { result = codec.GetPixels(info.WithSize(small.Width, small.Height), handle.AddrOfPinnedObject()); }
+            finally { handle.Free(); }
+        }
+        else
+        {
+            var rows = info.WithSize(full.Width, full.Height);
+            if (codec.StartScanlineDecode(rows) != SKCodecResult.Success) return;
+            how = "decoded row by row";
+            var row = new byte[rows.RowBytes];
+            var handle = GCHandle.Alloc(row, GCHandleType.Pinned);
+            int done = 0;
+            try
+            {
+                while (done < rows.Height && codec.GetScanlines(handle.AddrOfPinnedObject(), 1, rows.RowBytes) == 1) done++;
+            }
+            finally { handle.Free(); }
+            result = done == rows.Height ? SKCodecResult.Success : SKCodecResult.IncompleteInput;
+            how += $" ({done} of {rows.Height} rows)";
+        }
+        if (result != SKCodecResult.Success)
+            throw new InvalidDataException($"Cannot decode image {source}: its header claims {full.Width}×{full.Height} pixels but the data is not all there " +
+                $"({result} when {how}; the file is truncated or corrupt; re-export or remove it).");
     }
 
     private static unsafe byte[] DropAlpha(byte[] rgba, int pixels)

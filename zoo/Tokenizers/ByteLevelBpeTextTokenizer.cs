@@ -28,14 +28,30 @@ public sealed partial class ByteLevelBpeTextTokenizer : TextTokenizer
     /// <param name="merges">The merges, one "a b" pair per line, highest priority first.</param>
     /// <param name="addPrefixSpace">add_prefix_space (false for RoBERTa).</param>
     /// <param name="maxLength">model_max_length.</param>
-    public static ByteLevelBpeTextTokenizer FromFiles(Stream vocabJson, Stream merges, bool addPrefixSpace = false, int maxLength = 512)
+    public static ByteLevelBpeTextTokenizer FromFiles(Stream vocabJson, Stream merges, bool addPrefixSpace = false, int maxLength = 512) =>
+        FromFiles(vocabJson, merges, addPrefixSpace, maxLength, "vocab.json", "merges.txt");
+
+    private static ByteLevelBpeTextTokenizer FromFiles(Stream vocabJson, Stream merges, bool addPrefixSpace, int maxLength, string vocabName, string mergesName)
+    {
+        try
+        {
+            return Create(vocabJson, merges, maxLength, vocabName);
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or ArgumentException or KeyNotFoundException
+                                  || (e is FormatException && !e.Message.Contains(vocabName, StringComparison.Ordinal)))
+        {
+            throw new FormatException($"{vocabName} and {mergesName} are not a usable byte-level BPE vocabulary: {e.Message}", e);
+        }
+    }
+
+    private static ByteLevelBpeTextTokenizer Create(Stream vocabJson, Stream merges, int maxLength, string vocabName)
     {
         using var vocabCopy = new MemoryStream();
         vocabJson.CopyTo(vocabCopy);
         var vocab = JsonSerializer.Deserialize<Dictionary<string, int>>(vocabCopy.ToArray())
-            ?? throw new FormatException("vocab.json is not a JSON object of token → id.");
+            ?? throw new FormatException($"{vocabName} is not a JSON object of token → id.");
         int Id(string token) => vocab.TryGetValue(token, out int id) ? id
-            : throw new FormatException($"vocab.json has no '{token}' token; a RoBERTa-style vocabulary needs <s>, </s>, <pad> and <unk>.");
+            : throw new FormatException($"{vocabName} has no '{token}' token; a RoBERTa-style vocabulary needs <s>, </s>, <pad> and <unk>.");
         using var reader = new StreamReader(merges);
         var mergeLines = new List<string>();
         for (string? line; (line = reader.ReadLine()) is not null;)
@@ -59,7 +75,7 @@ public sealed partial class ByteLevelBpeTextTokenizer : TextTokenizer
     {
         using var v = File.OpenRead(vocabJsonPath);
         using var m = File.OpenRead(mergesPath);
-        return FromFiles(v, m, addPrefixSpace, maxLength);
+        return FromFiles(v, m, addPrefixSpace, maxLength, vocabJsonPath, mergesPath);
     }
 
     // GPT-2's pre-tokenization pattern (contractions, letters, digits, other symbols, each with an optional leading space; runs of spaces).

@@ -48,18 +48,26 @@ internal static class TensorBytes
     public static string ToSafeTensorsName(ScalarType t) => Names.Where(n => n.Type == t).Select(n => n.SafeTensors).FirstOrDefault()
         ?? throw new NotSupportedException($"Tensors of type {t} cannot be written to safetensors by this library.");
 
-    /// <summary>Product of <paramref name="shape"/>, throwing on negative sizes or overflow.</summary>
+    /// <summary>
+    /// Product of <paramref name="shape"/>, throwing on negative sizes or a shape too large for one tensor. The product
+    /// of the non-zero sizes is bounded too (by <see cref="MaxTensorBytes"/> elements): a zero next to huge sizes has no
+    /// elements, but libtorch still computes strides from the other sizes and fails with "Stride calculation overflowed".
+    /// </summary>
     public static long NumElements(IReadOnlyList<long> shape, string where)
     {
         if (shape.Count > MaxDims) throw new InvalidDataException($"{where}: {shape.Count} dimensions (at most {MaxDims} are accepted).");
-        long n = 1;
+        long nonZero = 1;
+        bool anyZero = false;
         foreach (var s in shape)
         {
             if (s < 0) throw new InvalidDataException($"{where}: negative size {s} in shape [{string.Join(", ", shape)}].");
-            try { n = checked(n * s); }
-            catch (OverflowException) { throw new InvalidDataException($"{where}: shape [{string.Join(", ", shape)}] is too large."); }
+            if (s == 0) { anyZero = true; continue; }
+            // nonZero ≤ MaxTensorBytes < 2^31 and s < 2^63 can still overflow, hence the division.
+            if (s > MaxTensorBytes / nonZero)
+                throw new InvalidDataException($"{where}: shape [{string.Join(", ", shape)}] is too large (more than {MaxTensorBytes} elements{(shape.Contains(0) ? " in its non-zero dimensions" : "")}).");
+            nonZero *= s;
         }
-        return n;
+        return anyZero ? 0 : nonZero;
     }
 
     /// <summary>Byte size of <paramref name="numel"/> elements, bounded by <see cref="MaxTensorBytes"/>.</summary>

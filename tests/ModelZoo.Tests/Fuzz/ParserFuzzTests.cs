@@ -5,6 +5,8 @@ using ModelZoo.Onnx;
 using ModelZoo.Tasks.Recipes;
 using ModelZoo.Tokenizers;
 using ModelZoo.Weights;
+using Parquet;
+using Parquet.Schema;
 using Xunit.Abstractions;
 using static ModelZoo.Tests.Zoo.Onnx.OnnxTestWriter;
 using static TorchSharp.torch;
@@ -83,9 +85,78 @@ public class ParserFuzzTests(ITestOutputHelper output)
         ["vocab-txt"] = () => new("vocab-txt", [Utf8("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nhello\nworld\n##s\n,\n")],
             (_, path) => WordPieceTextTokenizer.FromVocab(path, true, null, 64).EncodeOne("hello worlds, x"),
             [typeof(FormatException), typeof(InvalidDataException)], "vocab.txt"),
+        ["parquet-text"] = () => new("parquet-text",
+            [ParquetText(false, CompressionMethod.Snappy, 1), ParquetText(true, CompressionMethod.Gzip, 2), ParquetText(true, CompressionMethod.None, 1)],
+            (_, path) => TextDataset.FromParquet(path), [typeof(InvalidDataException)], "t.parquet"),
+        ["parquet-images"] = () => new("parquet-images", [ParquetImagesSeed(true, 2), ParquetImagesSeed(false, 1)], (_, path) =>
+        {
+            var ds = ParquetImages.Open(path, cacheRowGroups: 1);
+            for (int i = 0; i < ds.Count; i++) _ = ds[i].Source.ReadAllBytes();
+        }, [typeof(InvalidDataException)], "images.parquet"),
+        ["bpe-vocab-merges"] = () => new("bpe-vocab-merges", [BpeFiles(BpeVocab, BpeMerges), BpeFiles(BpeVocab, "#version: 0.2\n" + BpeMerges)], (bytes, path) =>
+        {
+            // One input holds both files: vocab.json, a 0 byte, merges.txt (no 0 byte: merges.txt is empty).
+            int cut = Array.IndexOf(bytes, (byte)0);
+            var merges = Path.Combine(Path.GetDirectoryName(path)!, "merges.txt");
+            File.WriteAllBytes(path, cut < 0 ? bytes : bytes[..cut]);
+            File.WriteAllBytes(merges, cut < 0 ? [] : bytes[(cut + 1)..]);
+            ByteLevelBpeTextTokenizer.FromFiles(path, merges, false, 64).EncodeOne("hello world, héllo");
+        }, [typeof(FormatException)], "vocab.json"),
     };
 
     private static byte[] Utf8(string s) => Encoding.UTF8.GetBytes(s);
+
+    private const string BpeVocab = """{"<s>":0,"<pad>":1,"</s>":2,"<unk>":3,"h":4,"e":5,"l":6,"o":7,"he":8,"ll":9,"hell":10,"hello":11,"Ġ":12,"w":13,"Ġw":14}""";
+    private const string BpeMerges = "h e\nl l\nhe ll\nhell o\nĠ w\n";
+
+    private static byte[] BpeFiles(string vocab, string merges) => [.. Utf8(vocab), 0, .. Utf8(merges)];
+
+    private static byte[] ParquetText(bool intLabels, CompressionMethod compression, int rowGroups)
+    {
+        var tf = new DataField<string>("text");
+        DataField lf = intLabels ? new DataField<long?>("label") : new DataField<string>("label");
+        using var ms = new MemoryStream();
+        Task.Run(async () =>
+        {
+            await using var w = await ParquetWriter.CreateAsync(new ParquetSchema(tf, lf), ms, new ParquetOptions { CompressionMethod = compression });
+            for (int g = 0; g < rowGroups; g++)
+            {
+                using var rg = w.CreateRowGroup();
+                await rg.WriteAsync(tf, new[] { "hello world", $"group {g}", "" });
+                if (intLabels) await rg.WriteAsync<long>(lf, new long?[] { 1, null, 0 }.AsMemory());
+                else await rg.WriteAsync(lf, new[] { "spam", "ham", "spam" });
+            }
+        }).GetAwaiter().GetResult();
+        return ms.ToArray();
+    }
+
+    private static byte[] ParquetImagesSeed(bool huggingFace, int rowsPerGroup)
+    {
+        var bmp = File.ReadAllBytes(Fixture("Data", "fmt_rgb.bmp"))[..64]; // the bytes are not decoded here: keep seeds small
+        var gif = File.ReadAllBytes(Fixture("Data", "fmt_palette.gif"))[..48];
+        var rows = new[] { (bmp, 0L), (gif, 1L), (bmp, 2L) };
+        var dir = Directory.CreateTempSubdirectory("zoo-fuzz-pq");
+        try
+        {
+            var path = Path.Combine(dir.FullName, "i.parquet");
+            if (huggingFace) ModelZoo.Tests.Data.DatasetTests.WriteHfParquet(path, rows, rowsPerGroup, ["ant", "bee", "cat"]).GetAwaiter().GetResult();
+            else
+            {
+                var img = new DataField<byte[]>("image");
+                var lf = new DataField<string>("label");
+                Task.Run(async () =>
+                {
+                    await using var fs = File.Create(path);
+                    await using var w = await ParquetWriter.CreateAsync(new ParquetSchema(img, lf), fs);
+                    using var rg = w.CreateRowGroup();
+                    await rg.WriteAsync(img, rows.Select(r => r.Item1).ToArray());
+                    await rg.WriteAsync(lf, rows.Select(r => $"class{r.Item2}").ToArray());
+                }).GetAwaiter().GetResult();
+            }
+            return File.ReadAllBytes(path);
+        }
+        finally { dir.Delete(true); }
+    }
 
     private static void ReadWeights(byte[] _, string path)
     {
