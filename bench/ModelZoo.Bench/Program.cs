@@ -88,15 +88,16 @@ switch (cmd)
         int steps = int.Parse(Opt("--steps", "2000"), inv), every = int.Parse(Opt("--every", "100"), inv);
         int size = int.Parse(Opt("--size", "32"), inv), batch = int.Parse(Opt("--batch", "16"), inv);
         int warm = int.Parse(Opt("--warmup", (steps / 10).ToString(inv)), inv);
-        var sb = new System.Text.StringBuilder($"### Memory soak: resnet18 (10 classes), {size} px, batch {batch}, {steps} Learner steps, AdamW\n\n```\n{Machine.Describe(threads, null)}```\n\n");
+        var soakModel = Opt("--model", "resnet18");
+        var sb = new System.Text.StringBuilder($"### Memory soak: {soakModel} (10 classes), {size} px, batch {batch}, {steps} Learner steps, AdamW\n\n```\n{Machine.Describe(threads, null)}```\n\n");
         Console.WriteLine($"soak: {steps} steps, sampling every {every}");
-        var rows = Soak.Run("resnet18", steps, every, size, batch);
+        var rows = Soak.Run(soakModel, steps, every, size, batch);
         var (rss, tensors) = Soak.Drift(rows, warm);
         sb.AppendLine(Soak.Table(rows));
         sb.AppendLine(inv, $"C#: after warm-up (step {warm}) RSS drifts at most {rss:P1}, live tensors at most {tensors:P1} (target: within 5%); peak RSS (VmHWM) {Machine.PeakRssMb():0} MB; {rows[^1].Seconds:0} s in all.  ");
         if (!args.Contains("--no-python"))
         {
-            var py = PyWorker.RunOnce($"soak {threads} {size} {batch} {steps} {every}");
+            var py = PyWorker.RunOnce($"soak {threads} {size} {batch} {steps} {every} {soakModel}");
             var prow = py["rows"]!.AsArray();
             var pRss = prow.Select(r => (step: r!["step"]!.GetValue<int>(), rss: r["rss_mb"]!.GetValue<double>())).ToList();
             var pAfter = pRss.Where(r => r.step >= warm).ToList();

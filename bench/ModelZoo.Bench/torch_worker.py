@@ -8,7 +8,7 @@ can alternate its own arms with this process round by round:
    "size": 224, "seq": 128, "lr": 0.001}                         -> parameter count
   {"op": "run", "key": k, "steps": n}                            -> {"times": [seconds of each step]}
   {"op": "drop", "key": k}, {"op": "quit"}
-Soak mode: torch_worker.py soak <threads> <size> <batch> <steps> <every>  (resnet18 train steps, RSS every N steps).
+Soak mode: torch_worker.py soak <threads> <size> <batch> <steps> <every> [model]  (train steps, RSS every N steps).
 
 Models: torchvision's resnet18/resnet50 (random init, 1000 classes); "minilm" is a BERT encoder written here in plain
 torch.nn with all-MiniLM-L6-v2's dimensions (transformers is not installed): the same modules and operations as the
@@ -117,11 +117,11 @@ def rss_mb():
     return float("nan")
 
 
-def soak(threads, size, batch, steps, every):
-    """Same run as the C# soak: resnet18 (10 classes), a fresh random batch every step, AdamW, RSS every N steps."""
+def soak(threads, size, batch, steps, every, model="resnet18"):
+    """Same run as the C# soak: a torchvision model (10 classes), a fresh random batch every step, AdamW, RSS every N steps."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    model = torchvision.models.resnet18(num_classes=10)
+    model = getattr(torchvision.models, model)(num_classes=10)
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
     g = torch.Generator().manual_seed(1)
@@ -175,6 +175,6 @@ def serve():
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "soak":
-        soak(*[int(a) for a in sys.argv[2:7]])
+        soak(*[int(a) for a in sys.argv[2:7]], *sys.argv[7:8])
     else:
         serve()
