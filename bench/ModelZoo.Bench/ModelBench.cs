@@ -138,3 +138,47 @@ internal sealed class Owners(params IDisposable[] items) : IDisposable
         foreach (var d in items) d.Dispose();
     }
 }
+
+/// <summary>Times, in isolation, what the Learner does per step beyond a bare loop (for the profiling notes in docs/benchmarks.md).</summary>
+internal static class LearnerOverhead
+{
+    public static string Measure(Workload w, int reps)
+    {
+        using var model = w.CreateModel();
+        var (x, y) = w.Inputs();
+        model.train();
+        using (var s0 = NewDisposeScope()) nn.functional.cross_entropy(model.call(x), y).backward();
+        var ps = model.parameters().Where(p => p.grad is not null).ToList();
+        double Time(Action a)
+        {
+            a();
+            var t = new List<double>();
+            for (int i = 0; i < reps; i++)
+            {
+                long s = Stopwatch.GetTimestamp();
+                a();
+                t.Add(Stopwatch.GetElapsedTime(s).TotalMilliseconds);
+            }
+            return Stats.Median(t);
+        }
+        double clone = Time(() =>
+        {
+            using var scope = NewDisposeScope();
+            var buffers = model.named_buffers().Where(b => b.buffer.is_floating_point()).Select(b => b.buffer).ToList();
+            _ = buffers.Select(b => b.clone()).ToList();
+        });
+        double norm = Time(() =>
+        {
+            using var scope = NewDisposeScope();
+            linalg.vector_norm(stack(ps.Select(p => linalg.vector_norm(p.grad!)).ToArray())).to(ScalarType.Float64).item<double>();
+        });
+        double item = Time(() =>
+        {
+            using var scope = NewDisposeScope();
+            nn.functional.cross_entropy(model.call(x), y).to(ScalarType.Float64).item<double>();
+        });
+        x.Dispose();
+        y.Dispose();
+        return FormattableString.Invariant($"| {w.Name} | {ps.Count} | {ps.Sum(p => p.numel()):N0} | {clone:0.00} | {norm:0.00} | {item:0.0} |");
+    }
+}

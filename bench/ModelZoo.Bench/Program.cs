@@ -109,6 +109,15 @@ switch (cmd)
         Report(sb.ToString());
         break;
     }
+    case "overhead":
+    {
+        // What the Learner adds per step (BatchNorm buffer snapshot for the NaN guard, global grad norm), in ms.
+        var sb = new System.Text.StringBuilder($"```\n{Machine.Describe(threads, null)}```\n\n| workload | params with grad | elements | buffer snapshot ms | grad norm + item ms | forward+loss ms (for scale) |\n| --- | ---: | ---: | ---: | ---: | ---: |\n");
+        foreach (var m in Opt("--models", "resnet18,resnet50,minilm").Split(','))
+            sb.AppendLine(LearnerOverhead.Measure(Workload.Parse(m), int.Parse(Opt("--reps", "5"), inv)));
+        Report(sb.ToString());
+        break;
+    }
     case "smoke":
     {
         // Every harness path on tiny inputs: proves the suites run (CI), says nothing about speed.
