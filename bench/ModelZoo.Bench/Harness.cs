@@ -25,7 +25,10 @@ internal static class Stats
     }
 }
 
-/// <summary>Runs arms alternately (A, B, C, A, B, C, …) after one warm-up round each, and prints medians and ratios.</summary>
+/// <summary>
+/// Runs arms alternately (A, B, C, A, B, C, …) after one warm-up round each, and prints medians and ratios. Every model
+/// arm runs n+1 units per round and reports the last n, so each pays the same re-warm-up after the other arms ran.
+/// </summary>
 internal static class Alternation
 {
     public static List<ArmResult> Run(IReadOnlyList<Arm> arms, int rounds, int units, TextWriter log)
@@ -146,8 +149,9 @@ internal sealed class PyWorker : IDisposable
         Send(setup);
         return new Arm(name, n =>
         {
-            var r = Send(new JsonObject { ["op"] = "run", ["key"] = key, ["steps"] = n });
-            return r["times"]!.AsArray().Select(t => t!.GetValue<double>()).ToArray();
+            // n+1 steps, the first not counted (the same re-warm-up rule as the C# arms).
+            var r = Send(new JsonObject { ["op"] = "run", ["key"] = key, ["steps"] = n + 1 });
+            return r["times"]!.AsArray().Skip(1).Select(t => t!.GetValue<double>()).ToArray();
         });
     }
 
