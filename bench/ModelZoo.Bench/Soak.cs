@@ -18,18 +18,24 @@ internal sealed record SoakRow(int Step, double RssMb, long LiveTensors, double 
 /// </summary>
 internal static class Soak
 {
-    private sealed class Sampler(int every, Stopwatch clock, List<SoakRow> rows) : Callback
+    private sealed class Sampler(int every, Stopwatch clock, List<SoakRow> rows, bool collect) : Callback
     {
         public override int Order => int.MaxValue;
         public override void AfterStep(Learner learner)
         {
             long step = learner.GlobalStep;
-            if (step == 1 || step % every == 0)
-                rows.Add(new SoakRow((int)step, Machine.RssMb(), Tensor.TotalCount, clock.Elapsed.TotalSeconds));
+            if (step != 1 && step % every != 0) return;
+            if (collect)
+            {
+                // Tensors that were never disposed but are unreachable are counted until their finalizer runs.
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+            }
+            rows.Add(new SoakRow((int)step, Machine.RssMb(), Tensor.TotalCount, clock.Elapsed.TotalSeconds));
         }
     }
 
-    public static List<SoakRow> Run(string model, int steps, int every, int size, int batch, int seed = 0)
+    public static List<SoakRow> Run(string model, int steps, int every, int size, int batch, int seed = 0, bool collect = false)
     {
         var rows = new List<SoakRow>();
         var clock = Stopwatch.StartNew();
@@ -43,7 +49,7 @@ internal static class Soak
                     Enumerable.Range(i * batch, batch).ToArray());
         }
         using var learner = new Learner(m, new CountedBatches(steps, Epoch), null, Loss.CrossEntropy(),
-            options: new LearnerOptions { Device = CPU, Quiet = true, Callbacks = [new Sampler(every, clock, rows)] });
+            options: new LearnerOptions { Device = CPU, Quiet = true, Callbacks = [new Sampler(every, clock, rows, collect)] });
         learner.Fit(1, Schedule.Constant(1e-3));
         g.Dispose();
         return rows;
