@@ -1,12 +1,22 @@
 using System.Diagnostics;
 using System.Globalization;
 using ModelZoo;
+using ModelZoo.Bench;
 using ModelZoo.Data;
 
-// ModelZoo.Bench: measurements that compare with reference implementations on this machine.
-//   decode [--skimage DIR] [--rounds N] [--repeats N]   C# decode+resize 256+crop 224+normalize vs Pillow, one thread
+// ModelZoo.Bench: measurements that compare with reference implementations on this machine (scripts/bench.sh runs them).
+//   train  [--models resnet18,resnet50,minilm] [--rounds N] [--steps N] [--threads N] [--batch B] [--size S] [--no-python]
+//          toolkit Learner vs raw TorchSharp loop vs Python PyTorch (persistent worker), alternating rounds
+//   infer  [--models ...] [--batch B]                   zoo model vs Python PyTorch, eval + no_grad, batch 1 and 32
+//   decode [--skimage DIR] [--rounds N] [--repeats N] [--threads N]
+//          C# decode+resize 256+crop 224+normalize vs Pillow, one thread, and all cores (Parallel / multiprocessing)
+//   loadstep                                            DataLoader images/s vs resnet50 batch-8 Learner step images/s
+//   cache                                               frozen resnet50 epoch with and without the feature cache
+//   soak [--steps 2000] [--every 100] [--size 32] [--batch 16] [--no-python]   RSS and live tensors over a long run
+//   smoke                                               a few-second run of every harness path (CI)
 //   datasets                                            load Fashion-MNIST and SpamAssassin, print counts and classes
 //   loader [--dir DIR] [--workers N]                   DataLoader and TensorDataLoader throughput
+//   profile                                             where the time goes in the C# eval image pipeline
 var cmd = args.Length > 0 ? args[0] : "decode";
 string Opt(string name, string def)
 {
@@ -14,6 +24,22 @@ string Opt(string name, string def)
     return i >= 0 && i + 1 < args.Length ? args[i + 1] : def;
 }
 var inv = CultureInfo.InvariantCulture;
+int threads = int.Parse(Opt("--threads", Environment.ProcessorCount.ToString(inv)), inv);
+TorchSharp.torch.set_num_threads(threads);
+var outFile = Opt("--out", "");
+void Report(string markdown)
+{
+    Console.WriteLine();
+    Console.WriteLine(markdown);
+    if (outFile.Length > 0) File.WriteAllText(outFile, markdown);
+}
+SuiteOptions Suite(string models, int rounds, int steps) => new(threads, int.Parse(Opt("--rounds", rounds.ToString(inv)), inv),
+    int.Parse(Opt("--steps", steps.ToString(inv)), inv), Opt("--models", models).Split(',', StringSplitOptions.RemoveEmptyEntries), Console.Out,
+    !args.Contains("--no-python"))
+{
+    Batch = Opt("--batch", "") is { Length: > 0 } b ? int.Parse(b, inv) : null,
+    Size = Opt("--size", "") is { Length: > 0 } z ? int.Parse(z, inv) : null,
+};
 var skimage = Opt("--skimage", "/tmp/debs/sk/usr/lib/python3/dist-packages/skimage/data");
 var imagesDir = Opt("--dir", Path.Combine(Path.GetTempPath(), "zoo-bench-images"));
 
@@ -44,13 +70,72 @@ static double Median(List<double> v)
 
 switch (cmd)
 {
+    case "train":
+        Report(Suites.Train(Suite("resnet18,resnet50,minilm", 5, 3)));
+        break;
+    case "infer":
+        Report(Suites.Infer(Suite("resnet18,resnet50,minilm", 5, 2)));
+        break;
+    case "loadstep":
+        EnsureImages();
+        Report(Suites.LoaderVsStep(Suite("", 5, 4), imagesDir));
+        break;
+    case "cache":
+        Report(Suites.Cache(Suite("", 3, 1), int.Parse(Opt("--items", "256"), inv), int.Parse(Opt("--size", "64"), inv)));
+        break;
+    case "soak":
+    {
+        int steps = int.Parse(Opt("--steps", "2000"), inv), every = int.Parse(Opt("--every", "100"), inv);
+        int size = int.Parse(Opt("--size", "32"), inv), batch = int.Parse(Opt("--batch", "16"), inv);
+        int warm = int.Parse(Opt("--warmup", (steps / 10).ToString(inv)), inv);
+        var soakModel = Opt("--model", "resnet18");
+        var sb = new System.Text.StringBuilder($"### Memory soak: {soakModel} (10 classes), {size} px, batch {batch}, {steps} Learner steps, AdamW\n\n```\n{Machine.Describe(threads, null)}```\n\n");
+        Console.WriteLine($"soak: {steps} steps, sampling every {every}");
+        var rows = Soak.Run(soakModel, steps, every, size, batch);
+        var (rss, tensors) = Soak.Drift(rows, warm);
+        sb.AppendLine(Soak.Table(rows));
+        sb.AppendLine(inv, $"C#: after warm-up (step {warm}) RSS drifts at most {rss:P1}, live tensors at most {tensors:P1} (target: within 5%); peak RSS (VmHWM) {Machine.PeakRssMb():0} MB; {rows[^1].Seconds:0} s in all.  ");
+        if (!args.Contains("--no-python"))
+        {
+            var py = PyWorker.RunOnce($"soak {threads} {size} {batch} {steps} {every} {soakModel}");
+            var prow = py["rows"]!.AsArray();
+            var pRss = prow.Select(r => (step: r!["step"]!.GetValue<int>(), rss: r["rss_mb"]!.GetValue<double>())).ToList();
+            var pAfter = pRss.Where(r => r.step >= warm).ToList();
+            double pDrift = pAfter.Max(r => Math.Abs(r.rss - pAfter[0].rss)) / pAfter[0].rss;
+            sb.AppendLine(inv, $"Python PyTorch {py["torch"]} (same run): RSS at step {pAfter[0].step} {pAfter[0].rss:0} MB, at step {pRss[^1].step} {pRss[^1].rss:0} MB (drift {pDrift:P1}); peak RSS {py["peak_rss_mb"]} MB; {prow[^1]!["s"]} s in all.  ");
+            sb.AppendLine(inv, $"Peak RSS C# / Python = {Machine.PeakRssMb() / py["peak_rss_mb"]!.GetValue<double>():0.00} (C# includes the .NET runtime and TorchSharp's libtorch 2.10).  ");
+        }
+        sb.AppendLine(inv, $"Load average at end: {Machine.LoadAverage()}");
+        Report(sb.ToString());
+        break;
+    }
+    case "overhead":
+    {
+        // What the Learner adds per step (BatchNorm buffer snapshot for the NaN guard, global grad norm), in ms.
+        var sb = new System.Text.StringBuilder($"```\n{Machine.Describe(threads, null)}```\n\n| workload | params with grad | elements | buffer snapshot ms | grad norm + item ms | forward+loss ms (for scale) |\n| --- | ---: | ---: | ---: | ---: | ---: |\n");
+        foreach (var m in Opt("--models", "resnet18,resnet50,minilm").Split(','))
+            sb.AppendLine(LearnerOverhead.Measure(Workload.Parse(m), int.Parse(Opt("--reps", "5"), inv)));
+        Report(sb.ToString());
+        break;
+    }
+    case "smoke":
+    {
+        // Every harness path on tiny inputs: proves the suites run (CI), says nothing about speed.
+        var o = new SuiteOptions(threads, 1, 1, ["resnet18", "minilm"], Console.Out, !args.Contains("--no-python")) { Batch = 2, Size = 32 };
+        Report(Suites.Train(o));
+        Report(Suites.Infer(o));
+        Report(Suites.Cache(o with { Rounds = 1 }, items: 16, size: 32, batch: 8));
+        var rows = Soak.Run("resnet18", 20, 5, 16, 2);
+        Report(Soak.Table(rows));
+        break;
+    }
     case "decode":
     {
         EnsureImages();
         var rounds = int.Parse(Opt("--rounds", "5"), inv);
         var repeats = int.Parse(Opt("--repeats", "4"), inv);
-        Console.WriteLine($"decode + resize 256 (bilinear, antialiased) + center crop 224 + normalize, one thread, {rounds} alternating rounds; images/s (median)");
-        Console.WriteLine($"cores: {Environment.ProcessorCount}; load average: {File.ReadAllText("/proc/loadavg").Trim()}");
+        Console.WriteLine($"decode + resize 256 (bilinear, antialiased) + center crop 224 + normalize, one thread and {threads} threads/processes, {rounds} alternating rounds; images/s (median)");
+        Console.WriteLine($"{Machine.CpuModel()}, {Environment.ProcessorCount} logical cores; load average at start: {Machine.LoadAverage()}; .NET {Environment.Version}; Python: /usr/bin/python3 with Pillow (Debian)");
         foreach (var set in new[] { "small", "large" })
         {
             var dir = Path.Combine(imagesDir, set);
@@ -67,13 +152,30 @@ switch (cmd)
                     foreach (var b in bytes) p.Apply(new ImageSample(ImageSource.FromBytes(b, "x"), 0), rng);
                 return repeats * bytes.Length / sw.Elapsed.TotalSeconds;
             }
+            double CSharpParallel(VisionPipeline p)
+            {
+                var items = Enumerable.Range(0, repeats * bytes.Length).ToArray();
+                var po = new ParallelOptions { MaxDegreeOfParallelism = threads };
+                Parallel.ForEach(bytes, po, b => p.Apply(new ImageSample(ImageSource.FromBytes(b, "x"), 0), new Random(0)));
+                var sw = Stopwatch.StartNew();
+                Parallel.ForEach(items, po, i => p.Apply(new ImageSample(ImageSource.FromBytes(bytes[i % bytes.Length], "x"), 0), new Random(i)));
+                return items.Length / sw.Elapsed.TotalSeconds;
+            }
+            string py = Path.Combine(AppContext.BaseDirectory, "pil_decode.py");
+            string allC = $"skia+downscale x{threads} threads", allP = $"pillow x{threads} processes";
             var res = new Dictionary<string, List<double>> { ["skia+downscale"] = [], ["skia exact"] = [], ["pillow"] = [], ["pillow draft"] = [] };
+            if (threads > 1) { res[allC] = []; res[allP] = []; }
             for (var r = 0; r < rounds; r++)
             {
                 res["skia+downscale"].Add(CSharp(fast));
-                res["pillow"].Add(double.Parse(Run("/usr/bin/python3", $"{Path.Combine(AppContext.BaseDirectory, "pil_decode.py")} {dir} {repeats}"), inv));
+                res["pillow"].Add(double.Parse(Run("/usr/bin/python3", $"{py} {dir} {repeats}"), inv));
                 res["skia exact"].Add(CSharp(exact));
-                res["pillow draft"].Add(double.Parse(Run("/usr/bin/python3", $"{Path.Combine(AppContext.BaseDirectory, "pil_decode.py")} {dir} {repeats} draft"), inv));
+                res["pillow draft"].Add(double.Parse(Run("/usr/bin/python3", $"{py} {dir} {repeats} draft"), inv));
+                if (threads > 1)
+                {
+                    res[allC].Add(CSharpParallel(fast));
+                    res[allP].Add(double.Parse(Run("/usr/bin/python3", $"{py} {dir} {repeats * threads} plain {threads}"), inv));
+                }
             }
             var first = ImageDecoder.ReadSize(ImageSource.FromFile(files[0]));
             Console.WriteLine($"[{set}: {files.Length} JPEGs, e.g. {first.Width}x{first.Height}]");
@@ -82,7 +184,10 @@ switch (cmd)
             Console.WriteLine($"  ratio skia+downscale / pillow       = {Median(res["skia+downscale"]) / Median(res["pillow"]):0.00}");
             Console.WriteLine($"  ratio skia+downscale / pillow draft = {Median(res["skia+downscale"]) / Median(res["pillow draft"]):0.00}");
             Console.WriteLine($"  ratio skia exact / pillow           = {Median(res["skia exact"]) / Median(res["pillow"]):0.00}");
+            if (threads > 1)
+                Console.WriteLine($"  ratio {allC} / {allP} = {Median(res[allC]) / Median(res[allP]):0.00}");
         }
+        Console.WriteLine($"load average at end: {Machine.LoadAverage()}");
         break;
     }
     case "datasets":
