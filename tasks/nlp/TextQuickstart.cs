@@ -226,7 +226,7 @@ public static class TextQuickstart
             ("method", method),
             ("data", $"{dataName}: {trainIdx.Length:N0} train, {testIdx.Length:N0} test (stratified {o.TestFraction:P0}, seed {o.Seed})"),
             ("device", choice.Reason),
-            ("plan", $"texts cut to {maxLength} tokens (head+tail: last {Tail(maxLength)} kept); the encoder measured at {tokensPerSecond:F0} tokens/s"),
+            ("plan", $"texts cut to {maxLength} tokens{(Tail(maxLength) > 0 ? $" (head+tail: the last {Tail(maxLength)} kept)" : " (the start kept)")}; the encoder measured at {tokensPerSecond:F0} tokens/s"),
             ("time", $"{total.Elapsed.TotalSeconds:F0}s wall, {cpu.TotalSeconds:F0}s CPU; cache {twEmbed.TotalSeconds:F0}s; train {twHead.TotalSeconds:F1}s"),
             ("test accuracy", $"{eval.Accuracy * 100:F2}%"),
             ("checkpoint", ckpt),
@@ -316,11 +316,22 @@ public static class TextQuickstart
         return small.Sum(r => r.Length) / Math.Max(1e-6, best);
     }
 
-    /// <summary>Pooled features as the model's pooling defines them (N×NumFeatures, float32, CPU), in the order of <paramref name="rows"/>; batches are length-sorted.</summary>
+    /// <summary>Pooled features as the model's pooling defines them (N×NumFeatures, float32, CPU), in the order of <paramref name="rows"/>.</summary>
     private static Tensor Embed(ModelZoo.Models.Nlp.TextEncoder model, List<int[]> rows, int padId, int batchSize, Device device, TextWriter log, string what)
     {
-        var order = Enumerable.Range(0, rows.Count).OrderBy(i => rows[i].Length).ToArray();
         var result = zeros(rows.Count, model.NumFeatures);
+        ForEachSortedBatch(rows, padId, batchSize, device, log, "embedding " + what, (chunk, x, mask) =>
+            result.index_copy_(0, tensor(chunk.Select(i => (long)i).ToArray()), model.PooledFeatures(x, mask).to(ScalarType.Float32).cpu()));
+        return result;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="body"/> on padded batches of <paramref name="rows"/> in order of length (little padding), with
+    /// the rows' positions, the ids and the mask; no gradients, one dispose scope per batch, progress every 30 s.
+    /// </summary>
+    private static void ForEachSortedBatch(List<int[]> rows, int padId, int batchSize, Device device, TextWriter log, string what, Action<int[], Tensor, Tensor> body)
+    {
+        var order = Enumerable.Range(0, rows.Count).OrderBy(i => rows[i].Length).ThenBy(i => i).ToArray();
         var sw = Stopwatch.StartNew();
         var lastReport = TimeSpan.Zero;
         using var noGrad = no_grad();
@@ -329,16 +340,13 @@ public static class TextQuickstart
             using var scope = NewDisposeScope();
             var chunk = order[start..Math.Min(order.Length, start + batchSize)];
             var x = Pad(chunk.Select(i => rows[i]).ToList(), padId, device);
-            var mask = x.ne(padId).to_type(ScalarType.Int64);
-            var pooled = model.PooledFeatures(x, mask).to(ScalarType.Float32).cpu();
-            result.index_copy_(0, tensor(chunk.Select(i => (long)i).ToArray()), pooled);
+            body(chunk, x, x.ne(padId).to_type(ScalarType.Int64));
             if (sw.Elapsed - lastReport > TimeSpan.FromSeconds(30))
             {
                 lastReport = sw.Elapsed;
-                log.WriteLine($"  embedding {what}: {start + chunk.Length:N0}/{rows.Count:N0} texts, {sw.Elapsed.TotalSeconds:F0}s");
+                log.WriteLine($"  {what}: {start + chunk.Length:N0}/{rows.Count:N0} texts, {sw.Elapsed.TotalSeconds:F0}s");
             }
         }
-        return result;
     }
 
     /// <summary>How many top layers to fine-tune, for how many epochs, and the projected seconds.</summary>
@@ -380,24 +388,8 @@ public static class TextQuickstart
     {
         model.eval();
         var cache = new HiddenCache();
-        var order = Enumerable.Range(0, rows.Count).OrderBy(i => rows[i].Length).ThenBy(i => i).ToArray();
-        var sw = Stopwatch.StartNew();
-        var lastReport = TimeSpan.Zero;
-        using var noGrad = no_grad();
-        for (int start = 0; start < order.Length; start += batchSize)
-        {
-            using var scope = NewDisposeScope();
-            var chunk = order[start..Math.Min(order.Length, start + batchSize)];
-            var x = Pad(chunk.Select(i => rows[i]).ToList(), padId, device);
-            var mask = x.ne(padId).to_type(ScalarType.Int64);
-            var hidden = model.HiddenStateAfter(layers, x, mask);
-            cache.Batches.Add((hidden.MoveToOuterDisposeScope(), mask.MoveToOuterDisposeScope(), chunk.Select(i => (long)i).ToArray()));
-            if (sw.Elapsed - lastReport > TimeSpan.FromSeconds(30))
-            {
-                lastReport = sw.Elapsed;
-                log.WriteLine($"  caching {what}: {start + chunk.Length:N0}/{rows.Count:N0} texts, {sw.Elapsed.TotalSeconds:F0}s");
-            }
-        }
+        ForEachSortedBatch(rows, padId, batchSize, device, log, "caching " + what, (chunk, x, mask) =>
+            cache.Batches.Add((model.HiddenStateAfter(layers, x, mask).DetachFromDisposeScope(), mask.DetachFromDisposeScope(), chunk.Select(i => (long)i).ToArray())));
         return cache;
     }
 
