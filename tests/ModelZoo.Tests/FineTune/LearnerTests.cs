@@ -110,32 +110,6 @@ public sealed class LearnerTests : IDisposable
         Weights.AssertBitIdentical(Weights.Snapshot(ma), Weights.Snapshot(mc));
     }
 
-    /// <summary>Writes fine until <paramref name="failAfter"/> bytes, then throws like a crashed process or full disk.</summary>
-    private sealed class FailingStream(Stream inner, long failAfter) : Stream
-    {
-        private long _written;
-        public override bool CanRead => false;
-        public override bool CanSeek => inner.CanSeek;
-        public override bool CanWrite => true;
-        public override long Length => inner.Length;
-        public override long Position { get => inner.Position; set => inner.Position = value; }
-        public override void Flush() => inner.Flush();
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => inner.Seek(offset, origin);
-        public override void SetLength(long value) => inner.SetLength(value);
-        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
-        public override void Write(ReadOnlySpan<byte> buffer)
-        {
-            if (_written + buffer.Length > failAfter) throw new IOException("simulated crash in the middle of writing");
-            _written += buffer.Length;
-            inner.Write(buffer);
-        }
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing) inner.Dispose();
-            base.Dispose(disposing);
-        }
-    }
 
     [Fact]
     public void FailedCheckpointWriteLeavesThePreviousCheckpointIntact()
@@ -149,7 +123,7 @@ public sealed class LearnerTests : IDisposable
         var before = File.ReadAllBytes(path);
         learner.Fit(1, Schedule.Constant(1e-2));
 
-        var e = Assert.Throws<IOException>(() => learner.SaveTo(path, p => new FailingStream(new FileStream(p, FileMode.CreateNew), failAfter: 2000)));
+        var e = Assert.Throws<IOException>(() => learner.SaveTo(path, p => new FailingWriteStream(new FileStream(p, FileMode.CreateNew), failAfter: 2000, () => new IOException("simulated crash in the middle of writing"))));
         Assert.Contains("simulated crash", e.Message);
         Assert.Equal(before, File.ReadAllBytes(path));
         Assert.Equal(["last.ckpt"], Directory.GetFiles(_dir).Select(Path.GetFileName));

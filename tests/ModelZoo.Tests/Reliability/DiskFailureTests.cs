@@ -106,7 +106,7 @@ public sealed class DiskFailureTests(ITestOutputHelper output) : IDisposable
         }
         else
         {
-            e = Assert.Throws<IOException>(() => learner.SaveTo(good, p => new FullDiskStream(new FileStream(p, FileMode.CreateNew), 3000)));
+            e = Assert.Throws<IOException>(() => learner.SaveTo(good, p => new FailingWriteStream(new FileStream(p, FileMode.CreateNew), 3000, () => new IOException("No space left on device", 28))));
             output.WriteLine("injected ENOSPC: " + e.Message);
         }
         Assert.Contains(good, e.Message);
@@ -154,30 +154,4 @@ public sealed class DiskFailureTests(ITestOutputHelper output) : IDisposable
         try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
     }
 
-    /// <summary>A stream that fails like a full disk (ENOSPC) after <paramref name="capacity"/> bytes.</summary>
-    private sealed class FullDiskStream(Stream inner, long capacity) : Stream
-    {
-        private long _written;
-        public override bool CanRead => false;
-        public override bool CanSeek => inner.CanSeek;
-        public override bool CanWrite => true;
-        public override long Length => inner.Length;
-        public override long Position { get => inner.Position; set => inner.Position = value; }
-        public override void Flush() => inner.Flush();
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => inner.Seek(offset, origin);
-        public override void SetLength(long value) => inner.SetLength(value);
-        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
-        public override void Write(ReadOnlySpan<byte> buffer)
-        {
-            if (_written + buffer.Length > capacity) throw new IOException("No space left on device", 28);
-            _written += buffer.Length;
-            inner.Write(buffer);
-        }
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing) inner.Dispose();
-            base.Dispose(disposing);
-        }
-    }
 }
