@@ -213,25 +213,7 @@ public class ParserFuzzTests(ITestOutputHelper output)
         return [.. header, .. Enumerable.Range(0, n).Select(i => (byte)(i * 37))];
     }
 
-    private const string RecipeSeed = """
-        name: probe
-        model:
-          name: resnet18
-          surgery:
-            - replace: maxpool
-              with: identity
-            - insert_after: avgpool
-              name: drop
-              with: dropout(0.2)
-        data:
-          source: image-folder
-          path: pets/
-          augment: [hflip, random-resized-crop]
-        train:
-          mode: linear-probe
-          epochs: 2
-          lr: 0.003
-        """;
+    private const string RecipeSeed = ModelZoo.Tests.Tasks.RecipeLoaderTests.Minimal;
 
     private const string WordPieceJson = """
         {"version":"1.0","normalizer":{"type":"BertNormalizer","lowercase":true,"strip_accents":null},

@@ -4,7 +4,8 @@ namespace ModelZoo.Tests.Tasks;
 
 public class RecipeLoaderTests
 {
-    private const string Minimal = """
+    /// <summary>A small valid recipe touching every section (also the recipe fuzz target's seed).</summary>
+    internal const string Minimal = """
         name: probe
         model:
           name: resnet18
