@@ -44,9 +44,14 @@ public sealed record TrainedModelSpec
     /// <summary>Tokens kept from the end of a long text (head+tail truncation, <c>TextTokenizer.EncodeHeadTail</c>); 0 = keep the start only.</summary>
     public int TailTokens { get; init; }
 
+    /// <summary>
+    /// Tokens read by the classifier's token bag (<c>TextEncoder.UseTokenBag</c>), counted from the start of the text;
+    /// 0 = no token bag. With a bag the transformer still reads the first <see cref="MaxLength"/> of them.
+    /// </summary>
+    public int BagTokens { get; init; }
+
     /// <summary>Token ids of <paramref name="text"/> as this model was trained to read it (length and truncation).</summary>
-    public int[] TokenIds(ModelZoo.Tokenizers.TextTokenizer tokenizer, string text) =>
-        tokenizer.EncodeHeadTail(text, MaxLength > 0 ? MaxLength : 128, TailTokens).Ids;
+    public int[] TokenIds(ModelZoo.Tokenizers.TextTokenizer tokenizer, string text) => Recipes.InputPlan.From(this).TokenIds(tokenizer, text);
 
     /// <summary>Pooling of a text encoder's sequence head (a <c>TextPooling</c> name); null = the catalog's default.</summary>
     public string? Pooling { get; init; }
@@ -82,6 +87,11 @@ public sealed record TrainedModelSpec
             if (Pooling is not null)
                 encoder.Pooling = Enum.TryParse<ModelZoo.Models.Nlp.TextPooling>(Pooling, ignoreCase: true, out var pooling) ? pooling
                     : throw new InvalidDataException($"Model description names pooling '{Pooling}'; known: {string.Join(", ", Enum.GetNames<ModelZoo.Models.Nlp.TextPooling>())}.");
+            if (BagTokens > 0)
+            {
+                encoder.UseTokenBag();
+                encoder.EncoderWindow = MaxLength;
+            }
             encoder.ReplaceSequenceHead(ClassNames.Count);
             return encoder;
         }

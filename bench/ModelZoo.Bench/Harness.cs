@@ -106,7 +106,7 @@ internal static class Machine
         sb.Append(CultureInfo.InvariantCulture, $"C#: .NET {Environment.Version}, TorchSharp {ts} (libtorch 2.10 CPU), intra-op threads {TorchSharp.torch.get_num_threads()}\n");
         if (python is not null)
             sb.Append(CultureInfo.InvariantCulture,
-                $"Python: {python["python"]}, torch {python["torch"]}, torchvision {python["torchvision"]}, threads {python["threads"]}, MKL {python["mkl"]}, oneDNN {python["mkldnn"]} (Debian python3-torch)\n");
+                $"Python: {python["python"]}, torch {python["torch"]}, torchvision {python["torchvision"]}, threads {python["threads"]}, MKL {python["mkl"]}, oneDNN {python["mkldnn"]}, BLAS {python["blas"]} (Debian python3-torch)\n");
         return sb.ToString();
     }
 }
@@ -124,6 +124,7 @@ internal sealed class PyWorker : IDisposable
             RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = false, UseShellExecute = false,
         };
         psi.Environment["OMP_NUM_THREADS"] = threads.ToString(CultureInfo.InvariantCulture);
+        UseBlas(psi, threads);
         _p = Process.Start(psi) ?? throw new InvalidOperationException("could not start /usr/bin/python3 (Debian python3-torch is needed: apt-get install python3-torch python3-torchvision)");
         Info = Send(new JsonObject { ["op"] = "init", ["threads"] = threads });
     }
@@ -170,10 +171,26 @@ internal sealed class PyWorker : IDisposable
         _p.Dispose();
     }
 
+    /// <summary>
+    /// Debian's python3-torch does its matrix products in whatever <c>libblas.so.3</c> the system resolves, by default
+    /// the unoptimized reference BLAS (about 20× slower than OpenBLAS on a 1024² product here). When
+    /// <c>BENCH_PYTHON_BLAS_DIR</c> names a folder holding another <c>libblas.so.3</c> (scripts/bench.sh puts an
+    /// unpacked libopenblas0-pthread there), the worker loads that one instead, with as many BLAS threads as torch's.
+    /// </summary>
+    private static void UseBlas(ProcessStartInfo psi, int threads)
+    {
+        var dir = Environment.GetEnvironmentVariable("BENCH_PYTHON_BLAS_DIR");
+        if (string.IsNullOrEmpty(dir)) return;
+        if (!File.Exists(Path.Combine(dir, "libblas.so.3"))) throw new FileNotFoundException($"BENCH_PYTHON_BLAS_DIR={dir} has no libblas.so.3.");
+        psi.Environment["LD_LIBRARY_PATH"] = dir;
+        psi.Environment["OPENBLAS_NUM_THREADS"] = threads.ToString(CultureInfo.InvariantCulture);
+    }
+
     public static JsonNode RunOnce(string args)
     {
         var script = Path.Combine(AppContext.BaseDirectory, "torch_worker.py");
         var psi = new ProcessStartInfo("/usr/bin/python3", $"\"{script}\" {args}") { RedirectStandardOutput = true, UseShellExecute = false };
+        UseBlas(psi, int.TryParse(args.Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1).FirstOrDefault(), out var t) ? t : 1);
         using var p = Process.Start(psi)!;
         var o = p.StandardOutput.ReadToEnd();
         p.WaitForExit();

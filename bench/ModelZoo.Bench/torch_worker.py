@@ -15,7 +15,8 @@ torch.nn with all-MiniLM-L6-v2's dimensions (transformers is not installed): the
 zoo's BertModel (embeddings + LayerNorm, 6 layers of q/k/v attention, GELU FFN, post-LayerNorm, dropout 0.1),
 mean pooling over the mask, a 2-class linear head. Train step = forward, cross-entropy, zero_grad, backward,
 AdamW(lr, weight_decay=0.01) step, loss.item(); inference = eval mode under no_grad."""
-import json, math, resource, sys, time
+import json
+import os, math, resource, sys, time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -140,6 +141,14 @@ def soak(threads, size, batch, steps, every, model="resnet18"):
     print(json.dumps({"rows": rows, "peak_rss_mb": round(peak, 1), "torch": torch.__version__}))
 
 
+def loaded_blas():
+    """The BLAS library this process actually mapped (Debian's torch resolves libblas.so.3 at load time)."""
+    torch.ones(4, 4) @ torch.ones(4, 4)
+    with open("/proc/self/maps") as maps:
+        libs = sorted({line.split()[-1] for line in maps if "blas" in line.split()[-1]})
+    return ", ".join(os.path.basename(os.path.dirname(l)) + "/" + os.path.basename(l) for l in libs) or "none found"
+
+
 def serve():
     arms = {}
     out = sys.stdout
@@ -150,7 +159,7 @@ def serve():
             torch.set_num_threads(cmd["threads"])
             ans = {"torch": torch.__version__, "torchvision": torchvision.__version__, "python": sys.version.split()[0],
                    "threads": torch.get_num_threads(), "mkl": torch.backends.mkl.is_available(),
-                   "mkldnn": torch.backends.mkldnn.is_available()}
+                   "mkldnn": torch.backends.mkldnn.is_available(), "blas": loaded_blas()}
         elif op == "setup":
             model, step = build(cmd)
             arms[cmd["key"]] = step

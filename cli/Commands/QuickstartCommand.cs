@@ -88,6 +88,8 @@ internal static class QuickstartCommand
         var model = new Option<string>("--model") { Description = "Text encoder from the catalog.", DefaultValueFactory = _ => defaults.Model };
         var maxLength = new Option<int>("--max-length") { Description = "Tokens per text (cut to fit the budget when needed).", DefaultValueFactory = _ => defaults.MaxLength };
         var tail = new Option<int>("--tail-tokens") { Description = "Tokens kept from the end of long texts (head+tail truncation; -1 = half of --max-length, 0 = the start only).", DefaultValueFactory = _ => defaults.TailTokens };
+        var bagTokens = new Option<int>("--bag-tokens") { Description = "Tokens of each text read by the bag-of-tokens branch (TF-IDF + logistic regression, summed with the probe; 0 = none).", DefaultValueFactory = _ => defaults.BagTokens };
+        var bagL2 = new Option<double>("--bag-l2") { Description = "L2 penalty of the token bag's logistic regression.", DefaultValueFactory = _ => defaults.BagL2 };
         var testFraction = new Option<double>("--test-fraction") { Description = "Held-out stratified test fraction.", DefaultValueFactory = _ => defaults.TestFraction };
         var steps = new Option<int>("--head-steps") { Description = "Full-batch training steps of the linear probe (with --tune-layers 0).", DefaultValueFactory = _ => defaults.HeadSteps };
         var tuneLayers = new Option<int>("--tune-layers") { Description = "Top transformer layers fine-tuned on cached states of the layers below (0 = frozen encoder and a linear probe; -1 = planned from the budget).", DefaultValueFactory = _ => defaults.TuneLayers };
@@ -100,7 +102,7 @@ internal static class QuickstartCommand
         var seed = new Option<int>("--seed") { Description = "Random seed (split and head).", DefaultValueFactory = _ => 42 };
         var command = new Command("text", "Labelled texts (default: SpamAssassin) → a classifier on the offline all-MiniLM-L6-v2 encoder; prints held-out accuracy.")
         {
-            data, text, label, spamDir, model, maxLength, tail, testFraction, tuneLayers, epochs, encoderLr, steps, budget, limit, device, output, seed,
+            data, text, label, spamDir, model, maxLength, tail, bagTokens, bagL2, testFraction, tuneLayers, epochs, encoderLr, steps, budget, limit, device, output, seed,
         };
         command.SetAction(r =>
         {
@@ -108,7 +110,7 @@ internal static class QuickstartCommand
             {
                 Data = r.GetValue(data), TextColumn = r.GetValue(text)!, LabelColumn = r.GetValue(label)!, SpamAssassinFolder = r.GetValue(spamDir),
                 Model = r.GetValue(model)!, MaxLength = r.GetValue(maxLength), TestFraction = r.GetValue(testFraction), HeadSteps = r.GetValue(steps),
-                TailTokens = r.GetValue(tail), TuneLayers = r.GetValue(tuneLayers), Epochs = r.GetValue(epochs), EncoderLr = r.GetValue(encoderLr),
+                TailTokens = r.GetValue(tail), BagTokens = r.GetValue(bagTokens), BagL2 = r.GetValue(bagL2), TuneLayers = r.GetValue(tuneLayers), Epochs = r.GetValue(epochs), EncoderLr = r.GetValue(encoderLr),
                 TimeBudgetSeconds = r.GetValue(budget), Limit = r.GetValue(limit), Device = r.GetValue(device)!, Output = r.GetValue(output)!, Seed = r.GetValue(seed),
             };
             var result = TextQuickstart.Run(options, Console.Out);

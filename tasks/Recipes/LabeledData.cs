@@ -8,10 +8,19 @@ using static TorchSharp.torch;
 namespace ModelZoo.Tasks.Recipes;
 
 /// <summary>How items become model inputs: fixed for a trained model, so training and evaluation prepare data alike.</summary>
-internal sealed record InputPlan(string Task, string Model, int InChans, int ImageSize, Preprocessing? Preprocessing, int MaxLength, int TailTokens = 0)
+internal sealed record InputPlan(string Task, string Model, int InChans, int ImageSize, Preprocessing? Preprocessing, int MaxLength, int TailTokens = 0, int BagTokens = 0)
 {
     /// <summary>The plan stored in a checkpoint's spec.</summary>
-    public static InputPlan From(TrainedModelSpec spec) => new(spec.Task, spec.Model, spec.InChans, spec.ImageSize, spec.Preprocessing, spec.MaxLength, spec.TailTokens);
+    public static InputPlan From(TrainedModelSpec spec) => new(spec.Task, spec.Model, spec.InChans, spec.ImageSize, spec.Preprocessing, spec.MaxLength, spec.TailTokens, spec.BagTokens);
+
+    /// <summary>Most tokens of one text the model takes: the token bag's length when it has one, else <see cref="MaxLength"/>.</summary>
+    public int TokenLength => BagTokens > 0 ? BagTokens : MaxLength > 0 ? MaxLength : 128;
+
+    /// <summary>
+    /// Token ids of a text: its first <see cref="TokenLength"/> tokens (the encoder cuts its own window from them when a
+    /// token bag reads more), or head+tail truncation to <see cref="MaxLength"/> when <see cref="TailTokens"/> is set.
+    /// </summary>
+    public int[] TokenIds(TextTokenizer tokenizer, string text) => tokenizer.EncodeHeadTail(text, TokenLength, BagTokens > 0 ? 0 : TailTokens).Ids;
 
     /// <summary>Mean and std scaled to [0,1] pixels (what <see cref="TensorDataLoader"/> takes), averaged to one channel when the model takes one.</summary>
     public (float[] Mean, float[] Std) UnitStats()
@@ -239,13 +248,8 @@ internal sealed class TextData(TextDataset data, TextTokenizer tokenizer, InputP
     {
         if (train && augment.Count > 0)
             throw new RecipeException($"data.augment: {string.Join(", ", augment)} are image augmentations; a text recipe takes none (remove data.augment).");
-        int Tokenize(string s, out int[] ids)
-        {
-            ids = tokenizer.EncodeHeadTail(s, plan.MaxLength, plan.TailTokens).Ids;
-            return ids.Length;
-        }
-        return TextBatching.Loader(data.Subset(indices), s => { Tokenize(s, out var ids); return ids; }, tokenizer.PadTokenId, batchSize, shuffle: train, seed: seed,
-            maxLength: plan.MaxLength, bucketByLength: train, workers: workers);
+        return TextBatching.Loader(data.Subset(indices), s => plan.TokenIds(tokenizer, s), tokenizer.PadTokenId, batchSize, shuffle: train, seed: seed,
+            maxLength: plan.TokenLength, bucketByLength: train, workers: workers);
     }
 }
 

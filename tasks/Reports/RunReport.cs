@@ -153,6 +153,7 @@ public static class RunReport
 
     private static string PlotLoss(string folder, TrainingHistory h)
     {
+        if (h.Epochs.Count == 1 && h.StepLosses.Count > 1) return PlotStepLoss(folder, h);
         var plt = new Plot();
         double[] xs = h.Epochs.Select(e => (double)e.Epoch).ToArray();
         if (h.StepLosses.Count > 1)
@@ -175,6 +176,35 @@ public static class RunReport
         plt.Title("Loss");
         plt.XLabel("epoch");
         plt.YLabel("cross-entropy");
+        plt.ShowLegend();
+        return Save(plt, folder, "loss.png");
+    }
+
+    /// <summary>
+    /// One epoch of many steps (a full-batch probe): loss per step on a log scale, so the long tail after the first
+    /// drop stays readable; the epoch's held-out loss is marked at the last step.
+    /// </summary>
+    private static string PlotStepLoss(string folder, TrainingHistory h)
+    {
+        var plt = new Plot();
+        static double Log(double v) => Math.Log10(Math.Max(v, 1e-6));
+        var steps = plt.Add.ScatterLine(h.StepLosses.Select(s => (double)s.Step).ToArray(), h.StepLosses.Select(s => Log(s.Loss)).ToArray());
+        steps.LegendText = "train (per step)";
+        steps.LineWidth = 1.5f;
+        if (h.Epochs[0].ValLoss is { } val)
+        {
+            var v = plt.Add.Scatter(new[] { (double)h.StepLosses[^1].Step }, new[] { Log(val) });
+            v.LegendText = "held-out (after training)";
+            v.MarkerSize = 9;
+        }
+        plt.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic
+        {
+            LabelFormatter = y => Math.Pow(10, y).ToString("G2", Inv),
+            MinorTickGenerator = new ScottPlot.TickGenerators.LogMinorTickGenerator(),
+        };
+        plt.Title("Loss");
+        plt.XLabel("step");
+        plt.YLabel("loss (log scale)");
         plt.ShowLegend();
         return Save(plt, folder, "loss.png");
     }

@@ -36,6 +36,17 @@ public sealed record TextQuickstartOptions
     /// SpamAssassin the start alone measured 98.59 % and half head, half tail 98.26 %); -1 = half of <see cref="MaxLength"/>.</summary>
     public int TailTokens { get; init; }
 
+    /// <summary>
+    /// Tokens of each text read by a bag-of-tokens branch (<see cref="ModelZoo.Models.Nlp.TokenBag"/>: sublinear TF-IDF
+    /// over the tokenizer's word pieces, its own L2-penalised logistic regression, the two linear heads summed into one);
+    /// 0 = none. The transformer reads only the first <see cref="MaxLength"/>; the bag reads far more for little cost.
+    /// Used with the frozen-encoder probe (<see cref="TuneLayers"/> 0) and start-only truncation.
+    /// </summary>
+    public int BagTokens { get; init; } = 2048;
+
+    /// <summary>L2 penalty of the token bag's logistic regression (on unit-length TF-IDF rows).</summary>
+    public double BagL2 { get; init; } = 1e-5;
+
     /// <summary>Fraction held out for the test (stratified by label, seeded).</summary>
     public double TestFraction { get; init; } = 0.2;
 
@@ -126,13 +137,21 @@ public static class TextQuickstart
         var texts = all.ToDictionary(i => i, i => dataset[i].Text);
         // Cut very long texts before tokenizing (only the first maxLength tokens are used anyway).
         int Tail(int len) => o.TailTokens >= 0 ? Math.Min(o.TailTokens, len - tokenizer.SpecialTokenCount(false)) : (len - tokenizer.SpecialTokenCount(false)) / 2;
-        int[] Tokens(int i, int len) => tokenizer.EncodeHeadTail(texts[i], len, Tail(len)).Ids;
+        bool useBag = o.BagTokens > 0 && o.TuneLayers == 0;
+        if (useBag && o.TailTokens != 0)
+            throw new ArgumentException("--tail-tokens keeps the end of long texts for the transformer, but the token bag reads texts from the start: use --bag-tokens 0 with --tail-tokens.");
+        if (useBag && o.BagTokens < maxLength)
+            throw new ArgumentException($"--bag-tokens {o.BagTokens} is shorter than the transformer's {maxLength} tokens; give at least {maxLength} (or 0 for no token bag).");
         var twTok = Stopwatch.StartNew();
+        // With a token bag every text is tokenized to BagTokens once; the transformer's window is cut from those ids
+        // exactly as the model cuts it (TextEncoder.EncoderWindow), so the cached features equal the model's.
+        var bagIds = useBag ? all.AsParallel().Select(i => (i, tokenizer.EncodeHeadTail(texts[i], o.BagTokens, 0).Ids)).ToDictionary(p => p.i, p => p.Item2) : null;
+        int[] Tokens(int i, int len) => bagIds is not null ? Window(bagIds[i], len) : tokenizer.EncodeHeadTail(texts[i], len, Tail(len)).Ids;
         var ids = all.AsParallel().Select(i => (i, Tokens(i, maxLength))).ToDictionary(p => p.i, p => p.Item2);
         twTok.Stop();
         double meanLen = ids.Values.Average(a => a.Length);
         log.WriteLine($"model: {o.Model} ({model.LoadedWeights?.Tag ?? "random init"}), {model.NumLayers} layers, {model.HiddenSize}-d; " +
-            $"tokenizer: WordPiece, lower case; texts cut to {maxLength} tokens{(Tail(maxLength) > 0 ? $" (the first {maxLength - tokenizer.SpecialTokenCount(false) - Tail(maxLength)} and the last {Tail(maxLength)} of long texts)" : "")} (mean {meanLen:F0}) in {twTok.Elapsed.TotalSeconds:F1}s");
+            $"tokenizer: WordPiece, lower case; {(bagIds is null ? "" : $"the token bag reads up to {o.BagTokens} tokens (mean {bagIds.Values.Average(a => a.Length):F0}), the transformer ")}texts cut to {maxLength} tokens{(Tail(maxLength) > 0 ? $" (the first {maxLength - tokenizer.SpecialTokenCount(false) - Tail(maxLength)} and the last {Tail(maxLength)} of long texts)" : "")} (mean {meanLen:F0}) in {twTok.Elapsed.TotalSeconds:F1}s");
 
         // 3. Plan: measure the encoder on the longest texts; choose how many top layers to fine-tune and for how many
         //    epochs (or shorten the texts) so the run fits the budget
@@ -190,22 +209,55 @@ public static class TextQuickstart
             var trainF = Embed(model, trainIdx.Select(i => ids[i]).ToList(), tokenizer.PadTokenId, o.BatchSize, device, log, "train");
             var testF = Embed(model, testIdx.Select(i => ids[i]).ToList(), tokenizer.PadTokenId, o.BatchSize, device, log, "test");
             twEmbed = sw.Elapsed;
-            log.WriteLine($"cache: {trainIdx.Length + testIdx.Length:N0} pooled {model.NumFeatures}-d feature vectors in {twEmbed.TotalSeconds:F0}s");
+            int denseFeatures = model.NumFeatures;
+            log.WriteLine($"cache: {trainIdx.Length + testIdx.Length:N0} pooled {denseFeatures}-d feature vectors in {twEmbed.TotalSeconds:F0}s");
+            sw.Restart();
+            var (w, b) = TrainProbe(trainF, trainY, classes.Count, device, o, history, lrs);
+            var logits = Logits(testF, w, b);
+            log.WriteLine($"train: linear head {denseFeatures}→{classes.Count} on standardized embeddings, full-batch Adam lr {o.Lr:G3} (warm-up + cosine), " +
+                $"L2 {o.L2:G3}, {o.HeadSteps} steps in {sw.Elapsed.TotalSeconds:F1}s; final train loss {history[^1].Item2:F4}");
+            method = $"frozen encoder; mean and max of all {model.NumLayers + 1} hidden states ({denseFeatures} features); linear head ({o.HeadSteps} full-batch steps)";
+            ModelZoo.Models.Nlp.TokenBag? bag = null;
+            if (bagIds is not null)
+            {
+                // 5c. The token bag over the first BagTokens tokens: its own logistic regression, then the two linear
+                //     heads become one over [pooled features, bag features] (their logits add).
+                var swBag = Stopwatch.StartNew();
+                bag = new ModelZoo.Models.Nlp.TokenBag(model.VocabSize);
+                bag.Fit(trainIdx.Select(i => bagIds[i]));
+                var active = tensor(bag.ActiveIds());
+                var trainB = BagFeatures(bag, trainIdx.Select(i => bagIds[i]).ToList(), active, tokenizer.PadTokenId);
+                var testB = BagFeatures(bag, testIdx.Select(i => bagIds[i]).ToList(), active, tokenizer.PadTokenId);
+                var (wb, bb, bagLoss, bagEvals) = TrainBag(trainB, trainY, classes.Count, device, o);
+                var bagLogits = Logits(testB, wb, bb);
+                log.WriteLine($"train: token bag over the first {o.BagTokens} tokens ({active.shape[0]:N0} of {model.VocabSize:N0} word pieces in 2+ training texts), " +
+                    $"logistic regression (L-BFGS, L2 {o.BagL2:G3}, loss {bagLoss:F4} after {bagEvals} evaluations) in {swBag.Elapsed.TotalSeconds:F1}s; held-out accuracy of the parts: " +
+                    $"pooled-feature head {Accuracy(logits, testY) * 100:F2}%, token bag {Accuracy(bagLogits, testY) * 100:F2}%");
+                logits = logits.add(bagLogits);
+                w = cat([w, zeros(w.shape[0], model.VocabSize, device: w.device).index_copy_(1, active.to(w.device), wb)], 1);
+                b = b.add(bb);
+                method += $" + token bag over the first {o.BagTokens} tokens (TF-IDF, logistic regression), logits summed";
+                trainB.Dispose(); testB.Dispose(); active.Dispose();
+            }
+            twHead = sw.Elapsed;
+            // The model: encoder (+ token bag) and one linear head holding the folded weights
+            if (bag is not null)
+            {
+                model.UseTokenBag();
+                model.EncoderWindow = maxLength;
+                using (no_grad()) model.TokenBag!.Idf.copy_(bag.Idf);
+                bag.Dispose();
+            }
             model.ReplaceSequenceHead(classes.Count);
             model.to(device);
-            sw.Restart();
-            TrainHead(model, trainF, trainY, classes.Count, o, history, lrs);
-            twHead = sw.Elapsed;
-            log.WriteLine($"train: linear head {model.NumFeatures}→{classes.Count} on standardized embeddings, full-batch Adam lr {o.Lr:G3} (warm-up + cosine), " +
-                $"L2 {o.L2:G3}, {o.HeadSteps} steps in {twHead.TotalSeconds:F1}s; final train loss {history[^1].Item2:F4}");
-            eval = EvaluateHead(model, testF, testY, testIdx);
+            SetHead(model, w, b);
+            eval = EvaluateLogits(logits, testY, testIdx);
             epochs.Add(new(1, "train", history.Average(h => h.Item2), eval.Loss, new Dictionary<string, double> { ["accuracy"] = eval.Accuracy }, twHead.TotalSeconds));
-            method = $"frozen encoder; mean and max of all {model.NumLayers + 1} hidden states ({model.NumFeatures} features); linear head ({o.HeadSteps} full-batch steps)";
-            trainF.Dispose(); testF.Dispose();
+            trainF.Dispose(); testF.Dispose(); logits.Dispose(); w.Dispose(); b.Dispose();
         }
 
         // 6. The whole model (encoder + head) must reproduce the cached-path predictions
-        CheckFullModel(model, testIdx.Take(Math.Min(48, testIdx.Length)).Select(i => ids[i]).ToList(), eval, tokenizer.PadTokenId, device);
+        CheckFullModel(model, testIdx.Take(Math.Min(48, testIdx.Length)).Select(i => (bagIds ?? ids)[i]).ToList(), eval, tokenizer.PadTokenId, device);
         total.Stop();
         var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpu0;
         log.WriteLine($"test accuracy: {eval.Accuracy * 100:F2}% on {testIdx.Length:N0} held-out texts (macro-F1 {eval.MacroF1:F4}); " +
@@ -213,7 +265,8 @@ public static class TextQuickstart
 
         // 7. Checkpoint and report
         var runFolder = RecipeRunner.NewRunFolder(o.Output, "quickstart-text");
-        var spec = new TrainedModelSpec { Task = "nlp", Model = o.Model, ClassNames = classes.ToList(), MaxLength = maxLength, TailTokens = Tail(maxLength), Pooling = model.Pooling.ToString() };
+        var spec = new TrainedModelSpec { Task = "nlp", Model = o.Model, ClassNames = classes.ToList(), MaxLength = maxLength, TailTokens = Tail(maxLength), Pooling = model.Pooling.ToString(),
+            BagTokens = model.TokenBag is null ? 0 : o.BagTokens };
         var ckpt = Path.Combine(runFolder, "best.ckpt");
         using (var learner = new Learner(model, Array.Empty<Batch>(), options: new LearnerOptions { Seed = o.Seed, Device = device, Config = spec.ToJson(), RunFolder = runFolder, Output = TextWriter.Null }))
             learner.Save(ckpt);
@@ -222,7 +275,7 @@ public static class TextQuickstart
                 Text: Snippet(texts[t.Index]))).ToList());
         var facts = new List<(string, string)>
         {
-            ("model", $"{o.Model} ({model.LoadedWeights?.Tag ?? "random init"}), {model.Pooling} pooling, linear head"),
+            ("model", $"{o.Model} ({model.LoadedWeights?.Tag ?? "random init"}), {model.Pooling} pooling{(model.TokenBag is null ? "" : $" + token bag ({o.BagTokens} tokens)")}, linear head"),
             ("method", method),
             ("data", $"{dataName}: {trainIdx.Length:N0} train, {testIdx.Length:N0} test (stratified {o.TestFraction:P0}, seed {o.Seed})"),
             ("device", choice.Reason),
@@ -256,6 +309,9 @@ public static class TextQuickstart
         if (ds.ClassNames.Count < 2) throw new InvalidDataException($"{o.Data}: column '{o.LabelColumn}' has {ds.ClassNames.Count} distinct value(s); a classifier needs at least 2.");
         return (ds, Path.GetFileName(o.Data));
     }
+
+    /// <summary>The first <paramref name="length"/> ids of a tokenized text, ending with its last (special) token when cut, as <c>TextEncoder.EncoderWindow</c> cuts them.</summary>
+    internal static int[] Window(int[] ids, int length) => ids.Length <= length ? ids : [.. ids[..(length - 1)], ids[^1]];
 
     /// <summary>All indices, or a stratified seeded sample of <paramref name="limit"/>.</summary>
     internal static int[] StratifiedSample(TextDataset data, int limit, int seed)
@@ -479,15 +535,17 @@ public static class TextQuickstart
             per.data<float>().ToArray(), testIdx);
     }
 
-    /// <summary>Trains the model's classifier (linear) on cached pooled features: standardize, full-batch AdamW, then fold the standardization into the weights.</summary>
-    private static void TrainHead(ModelZoo.Models.Nlp.TextEncoder model, Tensor features, Tensor labels, int numClasses, TextQuickstartOptions o,
+    /// <summary>
+    /// A linear probe on cached pooled features: standardize, full-batch Adam (warm-up + cosine) with an L2 penalty and
+    /// class-balanced cross-entropy, then fold the standardization into the weights. Returns the folded weight C×F and
+    /// bias C, on <paramref name="device"/>.
+    /// </summary>
+    private static (Tensor Weight, Tensor Bias) TrainProbe(Tensor features, Tensor labels, int numClasses, Device device, TextQuickstartOptions o,
         List<(long, double)> losses, List<(long, double)> lrs)
     {
-        var head = model.Get(model.HeadPath) as nn.Module<Tensor, Tensor> ?? throw new InvalidOperationException("The text encoder has no classifier to train.");
-        var dev = model.parameters().First().device;
         using var outer = NewDisposeScope();
-        var x = features.to(dev);
-        var y = labels.to(dev);
+        var x = features.to(device);
+        var y = labels.to(device);
         var mean = x.mean([0]);
         // Features (nearly) constant over the training set carry nothing and would make the folded weights W/σ huge
         // (catastrophic cancellation in float32 against W·μ/σ), so they are left out: σ is set to 1 and the value to 0.
@@ -496,12 +554,10 @@ public static class TextQuickstart
         var std = torch.where(keep.to(ScalarType.Bool), rawStd, ones_like(rawStd));
         var xs = (x - mean) / std * keep;
         torch.manual_seed(o.Seed);
-        var linear = nn.Linear(model.NumFeatures, numClasses).to(dev);
+        using var linear = nn.Linear(x.shape[1], numClasses).to(device);
         using (no_grad()) { linear.weight!.zero_(); linear.bias!.zero_(); }
-        // Balanced class weights keep a rare class from being ignored on skewed data.
-        var counts = bincount(y, minlength: numClasses).to(ScalarType.Float32).clamp_min(1);
-        var weights = counts.sum() / (counts * numClasses);
-        var opt = optim.Adam(linear.parameters(), lr: o.Lr);
+        var weights = BalancedWeights(y, numClasses);
+        using var opt = optim.Adam(linear.parameters(), lr: o.Lr);
         int warm = Math.Max(1, o.HeadSteps / 20);
         for (int step = 0; step < o.HeadSteps; step++)
         {
@@ -520,22 +576,89 @@ public static class TextQuickstart
         {
             var w = linear.weight!.mul(keep).div(std);
             var b = linear.bias!.sub(w.matmul(mean));
-            var p = head.named_parameters().ToDictionary(kv => kv.name, kv => kv.parameter);
-            p["weight"].copy_(w);
-            p["bias"].copy_(b);
+            return (w.detach().MoveToOuterDisposeScope(), b.detach().MoveToOuterDisposeScope());
         }
-        opt.Dispose();
-        linear.Dispose();
     }
 
-    private static Evaluation EvaluateHead(ModelZoo.Models.Nlp.TextEncoder model, Tensor features, Tensor labels, int[] indices)
+    /// <summary>Class weights n / (C · n_c), so a rare class is not ignored on skewed data.</summary>
+    private static Tensor BalancedWeights(Tensor y, int numClasses)
     {
-        model.eval();
-        using var scope = NewDisposeScope();
+        var counts = bincount(y, minlength: numClasses).to(ScalarType.Float32).clamp_min(1);
+        return counts.sum() / (counts * numClasses);
+    }
+
+    /// <summary>Bag features of <paramref name="rows"/> restricted to the <paramref name="active"/> vocabulary columns (N×A, CPU), in order.</summary>
+    private static Tensor BagFeatures(ModelZoo.Models.Nlp.TokenBag bag, List<int[]> rows, Tensor active, int padId)
+    {
+        var parts = new List<Tensor>();
         using var noGrad = no_grad();
-        var head = (nn.Module<Tensor, Tensor>)model.Get(model.HeadPath)!;
-        var dev = model.parameters().First().device;
-        var logits = head.call(features.to(dev)).to(ScalarType.Float32).cpu();
+        for (int start = 0; start < rows.Count; start += 64)
+        {
+            using var scope = NewDisposeScope();
+            var x = Pad(rows.GetRange(start, Math.Min(64, rows.Count - start)), padId, CPU);
+            parts.Add(bag.Forward(x, x.ne(padId).to_type(ScalarType.Int64)).index_select(1, active).MoveToOuterDisposeScope());
+        }
+        var all = cat(parts, 0);
+        foreach (var p in parts) p.Dispose();
+        return all;
+    }
+
+    /// <summary>
+    /// Logistic regression on bag features (unit-length rows, so no standardization): class-balanced cross-entropy
+    /// plus <see cref="TextQuickstartOptions.BagL2"/>·‖W‖², full-batch L-BFGS. Returns weight C×A and bias C on <paramref name="device"/>.
+    /// </summary>
+    private static (Tensor Weight, Tensor Bias, double Loss, int Evaluations) TrainBag(Tensor features, Tensor labels, int numClasses, Device device, TextQuickstartOptions o)
+    {
+        using var outer = NewDisposeScope();
+        var x = features.to(device);
+        var y = labels.to(device);
+        var weights = BalancedWeights(y, numClasses);
+        var w = nn.Parameter(zeros(numClasses, x.shape[1], device: device));
+        var b = nn.Parameter(zeros(numClasses, device: device));
+        using var opt = optim.LBFGS([w, b], lr: 1, max_iter: 200, tolerange_grad: 1e-7, tolerance_change: 1e-10, history_size: 20);
+        int evaluations = 0;
+        double last = double.NaN;
+        Tensor Closure()
+        {
+            opt.zero_grad();
+            var loss = nn.functional.cross_entropy(x.matmul(w.t()).add(b), y, weight: weights).add(w.square().sum().mul(o.BagL2));
+            loss.backward();
+            evaluations++;
+            last = loss.item<float>();
+            return loss;
+        }
+        opt.step(Closure);
+        return (w.detach().MoveToOuterDisposeScope(), b.detach().MoveToOuterDisposeScope(), last, evaluations);
+    }
+
+    /// <summary>Logits x·Wᵀ + b of cached features (on the weights' device), returned on the CPU.</summary>
+    private static Tensor Logits(Tensor features, Tensor weight, Tensor bias)
+    {
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        return features.to(weight.device).matmul(weight.t()).add(bias).to(ScalarType.Float32).cpu().MoveToOuterDisposeScope();
+    }
+
+    private static double Accuracy(Tensor logits, Tensor labels)
+    {
+        using var scope = NewDisposeScope();
+        return logits.argmax(1).eq(labels.cpu()).to(ScalarType.Float32).mean().item<float>();
+    }
+
+    /// <summary>Copies a folded linear classifier into the model's sequence head.</summary>
+    private static void SetHead(ModelZoo.Models.Nlp.TextEncoder model, Tensor weight, Tensor bias)
+    {
+        var p = model.Get(model.HeadPath)!.named_parameters().ToDictionary(kv => kv.name, kv => kv.parameter);
+        if (p["weight"].shape[1] != weight.shape[1])
+            throw new InvalidOperationException($"The head takes {p["weight"].shape[1]} features but the trained weights have {weight.shape[1]}.");
+        using var noGrad = no_grad();
+        p["weight"].copy_(weight);
+        p["bias"].copy_(bias);
+    }
+
+    private static Evaluation EvaluateLogits(Tensor logits, Tensor labels, int[] indices)
+    {
+        using var scope = NewDisposeScope();
         var y = labels.cpu();
         var per = nn.functional.cross_entropy(logits, y, reduction: nn.Reduction.None);
         return new Evaluation(logits.data<float>().ToArray(), (int)logits.shape[1], y.data<long>().ToArray().Select(v => (int)v).ToArray(),

@@ -28,13 +28,15 @@ public sealed class TextQuickstartTests : IDisposable
         return path;
     }
 
-    [Fact]
-    public void TinyCsvGivesACheckpointThatTrainedModelLoadRebuilds()
+    [Theory]
+    [InlineData(2048)]
+    [InlineData(0)]
+    public void TinyCsvGivesACheckpointThatTrainedModelLoadRebuilds(int bagTokens)
     {
         var csv = WriteCsv();
         var options = new TextQuickstartOptions
         {
-            Data = csv, TextColumn = "review", LabelColumn = "sentiment", MaxLength = 16, BatchSize = 16, HeadSteps = 40,
+            Data = csv, TextColumn = "review", LabelColumn = "sentiment", MaxLength = 16, BatchSize = 16, HeadSteps = 40, BagTokens = bagTokens,
             Device = "cpu", Output = Path.Combine(_dir, "runs"), TimeBudgetSeconds = 3600,
         };
         var log = new StringWriter();
@@ -49,6 +51,15 @@ public sealed class TextQuickstartTests : IDisposable
         Assert.Equal("all-minilm-l6-v2", trained.Spec.Model);
         Assert.Equal(["negative", "positive"], trained.Spec.ClassNames);
         Assert.Equal(16, trained.Spec.MaxLength);
+        Assert.Equal(bagTokens, trained.Spec.BagTokens);
+        var rebuiltEncoder = (ModelZoo.Models.Nlp.TextEncoder)trained.Model;
+        Assert.Equal(bagTokens > 0, rebuiltEncoder.TokenBag is not null);
+        if (bagTokens > 0)
+        {
+            Assert.Equal(16, rebuiltEncoder.EncoderWindow);
+            Assert.True(rebuiltEncoder.TokenBag!.ActiveIds().Length > 5, "the fitted idf is saved with the model");
+            Assert.Contains("token bag", log.ToString());
+        }
 
         // The rebuilt model (encoder + trained head) separates the training sentences: a random head would not.
         var tok = ModelZoo.Zoo.Tokenizer(trained.Spec.Model);

@@ -41,15 +41,19 @@ internal sealed class TextInputs
     public Tensor? AdditiveMask;    // B×1×1×T, 0 or float.MinValue, in the compute dtype
     public Tensor? TokenTypeIds;    // B×T
     public Tensor? PositionIds;     // B×T or 1×T
+    public Tensor? AllIds;          // B×T' every token of the input, for the token bag (T' ≥ T when the window cut it)
+    public Tensor? AllMask;         // B×T'
 
-    public IDisposable Bind(Tensor? mask, Tensor? tokenTypes, Tensor? positions, ScalarType dtype)
+    public IDisposable Bind(Tensor? mask, Tensor? tokenTypes, Tensor? positions, ScalarType dtype, Tensor? allIds = null, Tensor? allMask = null)
     {
-        var old = (AttentionMask, AdditiveMask, TokenTypeIds, PositionIds);
+        var old = (AttentionMask, AdditiveMask, TokenTypeIds, PositionIds, AllIds, AllMask);
+        AllIds = allIds;
+        AllMask = allMask;
         AttentionMask = mask;
         AdditiveMask = mask is null ? null : (1 - mask.to_type(dtype)).mul(float.MinValue).unsqueeze(1).unsqueeze(1);
         TokenTypeIds = tokenTypes;
         PositionIds = positions;
-        return new Restore(() => (AttentionMask, AdditiveMask, TokenTypeIds, PositionIds) = old);
+        return new Restore(() => (AttentionMask, AdditiveMask, TokenTypeIds, PositionIds, AllIds, AllMask) = old);
     }
 
     private sealed class Restore(Action undo) : IDisposable
@@ -188,7 +192,36 @@ public abstract class TextEncoder : ZooModel
     public TextHeadKind HeadKind { get; private set; } = TextHeadKind.Sequence;
 
     /// <inheritdoc />
-    public override int NumFeatures => Pooling == TextPooling.LayerMeanMax ? 2 * _hidden * (NumLayers + 1) : _hidden;
+    public override int NumFeatures => (Pooling == TextPooling.LayerMeanMax ? 2 * _hidden * (NumLayers + 1) : _hidden) + (TokenBag?.VocabSize ?? 0);
+
+    /// <summary>
+    /// Longest run of tokens the transformer reads (0 = up to <see cref="MaxPositions"/>). Longer inputs are cut to it,
+    /// keeping the start and ending the window with the input's last token (its [SEP] or &lt;/s&gt;), as a tokenizer
+    /// truncating to this length would; the <see cref="TokenBag"/>, when present, still reads every token. So a
+    /// classifier can take whole texts while its transformer pays only for their starts.
+    /// </summary>
+    public int EncoderWindow
+    {
+        get => _window;
+        set => _window = value >= 0 && value <= MaxPositions ? value
+            : throw new ArgumentOutOfRangeException(nameof(value), $"The encoder window must be 0 (no window) to {MaxPositions} tokens, got {value}.");
+    }
+
+    private int _window;
+
+    /// <summary>The bag-of-tokens features appended to the pooled features of the sequence head (child <c>token_bag</c>), or null.</summary>
+    public TokenBag? TokenBag => HasChild("token_bag") ? GetChild("token_bag") as TokenBag : null;
+
+    /// <summary>
+    /// Adds the <see cref="Nlp.TokenBag"/> branch (once): its
+    /// <see cref="VocabSize"/> TF-IDF features follow the pooled features in what the sequence head sees, so call it
+    /// before <see cref="ReplaceSequenceHead"/>. The bag reads every token of the input, beyond <see cref="EncoderWindow"/>.
+    /// </summary>
+    public TextEncoder UseTokenBag()
+    {
+        if (TokenBag is null) Add("token_bag", new TokenBag(VocabSize));
+        return this;
+    }
 
     /// <summary>Width of each token's hidden state.</summary>
     public int HiddenSize => _hidden;
@@ -237,21 +270,21 @@ public abstract class TextEncoder : ZooModel
     /// <summary>Pooled features B×<see cref="NumFeatures"/> (no classifier, no normalisation): what a probe is trained on.</summary>
     public Tensor PooledFeatures(Tensor inputIds, Tensor? attentionMask = null, Tensor? tokenTypeIds = null)
     {
-        using var bound = Bind(inputIds, attentionMask, tokenTypeIds);
+        using var bound = Bind(ref inputIds, attentionMask, tokenTypeIds);
         return Pool(ForwardFeatures(inputIds));
     }
 
     /// <summary>Runs the model (features and head) with an explicit attention mask (1 keep, 0 pad; default: ids ≠ pad) and token types (default: zeros).</summary>
     public Tensor Forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? tokenTypeIds = null)
     {
-        using var bound = Bind(inputIds, attentionMask, tokenTypeIds);
+        using var bound = Bind(ref inputIds, attentionMask, tokenTypeIds);
         return ForwardHead(ForwardFeatures(inputIds));
     }
 
     /// <summary>The last hidden state B×T×H for <paramref name="inputIds"/> (mask default: ids ≠ pad).</summary>
     public Tensor LastHiddenState(Tensor inputIds, Tensor? attentionMask = null, Tensor? tokenTypeIds = null)
     {
-        using var bound = Bind(inputIds, attentionMask, tokenTypeIds);
+        using var bound = Bind(ref inputIds, attentionMask, tokenTypeIds);
         return EncodeTokens(inputIds);
     }
 
@@ -264,7 +297,7 @@ public abstract class TextEncoder : ZooModel
     {
         var stack = LayerStack();
         if (layers < 0 || layers > stack.Count) throw new ArgumentOutOfRangeException(nameof(layers), $"{GetName()} has {stack.Count} transformer layers; asked for the state after {layers}.");
-        using var bound = Bind(inputIds, attentionMask, tokenTypeIds);
+        using var bound = Bind(ref inputIds, attentionMask, tokenTypeIds);
         return stack.ForwardRange(EmbedTokens(inputIds), 0, layers);
     }
 
@@ -277,6 +310,8 @@ public abstract class TextEncoder : ZooModel
     {
         var stack = LayerStack();
         if (fromLayer < 0 || fromLayer > stack.Count) throw new ArgumentOutOfRangeException(nameof(fromLayer), $"{GetName()} has {stack.Count} transformer layers; asked to start at layer {fromLayer}.");
+        if (TokenBag is not null)
+            throw new InvalidOperationException("ForwardFrom runs on hidden states, but the token bag needs the token ids; fine-tune the top layers without a token bag.");
         if (hidden.dim() != 3 || attentionMask.dim() != 2 || hidden.shape[0] != attentionMask.shape[0] || hidden.shape[1] != attentionMask.shape[1])
             throw new ArgumentException($"Expected a B×T×H hidden state and a B×T mask, got [{string.Join(", ", hidden.shape)}] and [{string.Join(", ", attentionMask.shape)}].");
         if (Pooling == TextPooling.LayerMeanMax)
@@ -292,7 +327,7 @@ public abstract class TextEncoder : ZooModel
     public IReadOnlyList<Tensor> HiddenStates(Tensor inputIds, Tensor? attentionMask = null, Tensor? tokenTypeIds = null)
     {
         var stack = LayerStack();
-        using var bound = Bind(inputIds, attentionMask, tokenTypeIds);
+        using var bound = Bind(ref inputIds, attentionMask, tokenTypeIds);
         var states = new List<Tensor> { EmbedTokens(inputIds) };
         for (int i = 0; i < stack.Count; i++) states.Add(stack.ForwardRange(states[^1], i, i + 1));
         return states;
@@ -307,26 +342,52 @@ public abstract class TextEncoder : ZooModel
     /// <summary>Sentence embeddings: the last hidden state pooled as <see cref="Pooling"/> says (mean over the mask for sentence-transformers models) and L2-normalised.</summary>
     public Tensor Embed(Tensor inputIds, Tensor? attentionMask = null, Tensor? tokenTypeIds = null)
     {
-        using var bound = Bind(inputIds, attentionMask, tokenTypeIds);
-        var pooled = Pool(ForwardFeatures(inputIds));
+        using var bound = Bind(ref inputIds, attentionMask, tokenTypeIds);
+        var pooled = PoolHidden(ForwardFeatures(inputIds));
         return nn.functional.normalize(pooled, p: 2, dim: 1);
     }
 
-    private IDisposable Bind(Tensor ids, Tensor? mask, Tensor? types)
+    /// <summary>Binds the per-call inputs; cuts <paramref name="ids"/> (and the mask and types) to <see cref="EncoderWindow"/> when longer, keeping the whole input for the token bag.</summary>
+    private IDisposable Bind(ref Tensor ids, Tensor? mask, Tensor? types)
     {
         if (ids.dtype != int64 && ids.dtype != int32)
             throw new ArgumentException($"A text encoder takes token ids (int64), got a {ids.dtype} tensor of shape [{string.Join(", ", ids.shape)}]. Encode text with Zoo.Tokenizer(name).", nameof(ids));
         if (ids.dim() != 2) throw new ArgumentException($"Token ids must be B×T, got shape [{string.Join(", ", ids.shape)}].", nameof(ids));
         mask ??= ids.ne(PadTokenId).to_type(int64);
         var dtype = parameters().FirstOrDefault()?.dtype ?? float32;
-        return Inputs.Bind(mask, types, PositionIds(ids), dtype);
+        Tensor allIds = ids, allMask = mask;
+        if (_window > 0 && ids.shape[1] > _window)
+        {
+            // Rows longer than the window end it with their own last token ([SEP]), as truncation by the tokenizer would.
+            var lengths = mask.to_type(int64).sum(1);
+            var last = ids.gather(1, lengths.sub(1).clamp_min(0).unsqueeze(1)).squeeze(1);
+            var cut = ids.narrow(1, 0, _window).clone();
+            var end = cut.select(1, _window - 1);
+            end.copy_(torch.where(lengths.gt(_window), last, end));
+            ids = cut;
+            mask = mask.narrow(1, 0, _window);
+            types = types?.narrow(1, 0, _window);
+        }
+        return Inputs.Bind(mask, types, PositionIds(ids), dtype, allIds, allMask);
     }
 
     /// <summary>Position ids for <paramref name="ids"/>: 0..T-1 (BERT) unless a family says otherwise.</summary>
     private protected virtual Tensor? PositionIds(Tensor ids) => null;
 
-    /// <summary>Pools the last hidden state as <see cref="Pooling"/> says.</summary>
-    public Tensor Pool(Tensor hidden) => Pooling switch
+    /// <summary>
+    /// Pools the last hidden state as <see cref="Pooling"/> says and, with a <see cref="TokenBag"/>, appends the bag
+    /// features of the input bound by the current call (the features a sequence head sees).
+    /// </summary>
+    public Tensor Pool(Tensor hidden)
+    {
+        var pooled = PoolHidden(hidden);
+        if (TokenBag is not { } bag) return pooled;
+        if (Inputs.AllIds is null || Inputs.AllMask is null)
+            throw new InvalidOperationException($"{GetName()} has a token bag, which needs the token ids: pool through Forward or PooledFeatures, not on hidden states alone.");
+        return cat([pooled, bag.Forward(Inputs.AllIds, Inputs.AllMask).to(pooled.dtype)], 1);
+    }
+
+    private Tensor PoolHidden(Tensor hidden) => Pooling switch
     {
         TextPooling.Pooler => Run("pooler", hidden),
         TextPooling.Cls => hidden.select(1, 0),
