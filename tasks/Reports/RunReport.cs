@@ -194,7 +194,7 @@ public static class RunReport
         if (h.Epochs[0].ValLoss is { } val)
         {
             var v = plt.Add.Scatter(new[] { (double)h.StepLosses[^1].Step }, new[] { Log(val) });
-            v.LegendText = "held-out (after training)";
+            v.LegendText = "held-out (final model)";
             v.MarkerSize = 9;
         }
         plt.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic

@@ -151,7 +151,7 @@ public static class TextQuickstart
         twTok.Stop();
         double meanLen = ids.Values.Average(a => a.Length);
         log.WriteLine($"model: {o.Model} ({model.LoadedWeights?.Tag ?? "random init"}), {model.NumLayers} layers, {model.HiddenSize}-d; " +
-            $"tokenizer: WordPiece, lower case; {(bagIds is null ? "" : $"the token bag reads up to {o.BagTokens} tokens (mean {bagIds.Values.Average(a => a.Length):F0}), the transformer ")}texts cut to {maxLength} tokens{(Tail(maxLength) > 0 ? $" (the first {maxLength - tokenizer.SpecialTokenCount(false) - Tail(maxLength)} and the last {Tail(maxLength)} of long texts)" : "")} (mean {meanLen:F0}) in {twTok.Elapsed.TotalSeconds:F1}s");
+            $"tokenizer: WordPiece, lower case; {(bagIds is null ? "" : $"the token bag reads up to {o.BagTokens} tokens (mean {bagIds.Values.Average(a => a.Length):F0}) and the transformer ")}{(bagIds is null ? "texts cut to" : "the first")} {maxLength} tokens{(Tail(maxLength) > 0 ? $" (the first {maxLength - tokenizer.SpecialTokenCount(false) - Tail(maxLength)} and the last {Tail(maxLength)} of long texts)" : "")} (mean {meanLen:F0}) in {twTok.Elapsed.TotalSeconds:F1}s");
 
         // 3. Plan: measure the encoder on the longest texts; choose how many top layers to fine-tune and for how many
         //    epochs (or shorten the texts) so the run fits the budget
@@ -233,10 +233,19 @@ public static class TextQuickstart
                 log.WriteLine($"train: token bag over the first {o.BagTokens} tokens ({active.shape[0]:N0} of {model.VocabSize:N0} word pieces in 2+ training texts), " +
                     $"logistic regression (L-BFGS, L2 {o.BagL2:G3}, loss {bagLoss:F4} after {bagEvals} evaluations) in {swBag.Elapsed.TotalSeconds:F1}s; held-out accuracy of the parts: " +
                     $"pooled-feature head {Accuracy(logits, testY) * 100:F2}%, token bag {Accuracy(bagLogits, testY) * 100:F2}%");
-                logits = logits.add(bagLogits);
-                w = cat([w, zeros(w.shape[0], model.VocabSize, device: w.device).index_copy_(1, active.to(w.device), wb)], 1);
-                b = b.add(bb);
-                method += $" + token bag over the first {o.BagTokens} tokens (TF-IDF, logistic regression), logits summed";
+                // Balance the two before summing: the probe's logits spread far wider (measured ≈ 2.4× on SpamAssassin),
+                // so a plain sum is the probe's vote. Each part is divided by its logits' spread over the training
+                // texts, and the sum scaled by their mean spread (one temperature: the predicted class is unchanged).
+                double probeSpread, bagSpread;
+                using (var probeTrain = Logits(trainF, w, b)) probeSpread = Spread(probeTrain);
+                using (var bagTrain = Logits(trainB, wb, bb)) bagSpread = Spread(bagTrain);
+                double scale = (probeSpread + bagSpread) / 2;
+                double a1 = scale / probeSpread / 2, a2 = scale / bagSpread / 2;
+                logits = logits.mul(a1).add(bagLogits.mul(a2));
+                w = cat([w.mul(a1), zeros(w.shape[0], model.VocabSize, device: w.device).index_copy_(1, active.to(w.device), wb.mul(a2))], 1);
+                b = b.mul(a1).add(bb.mul(a2));
+                log.WriteLine($"combine: logit spreads on the training texts: probe {probeSpread:F2}, token bag {bagSpread:F2}; each scaled to the mean spread and averaged");
+                method += $" + token bag over the first {o.BagTokens} tokens (TF-IDF, logistic regression), logits balanced by their training spread and averaged";
                 trainB.Dispose(); testB.Dispose(); active.Dispose();
             }
             twHead = sw.Elapsed;
@@ -279,7 +288,7 @@ public static class TextQuickstart
             ("method", method),
             ("data", $"{dataName}: {trainIdx.Length:N0} train, {testIdx.Length:N0} test (stratified {o.TestFraction:P0}, seed {o.Seed})"),
             ("device", choice.Reason),
-            ("plan", $"texts cut to {maxLength} tokens{(Tail(maxLength) > 0 ? $" (head+tail: the last {Tail(maxLength)} kept)" : " (the start kept)")}; the encoder measured at {tokensPerSecond:F0} tokens/s"),
+            ("plan", $"{(model.TokenBag is null ? "" : $"token bag over the first {o.BagTokens} tokens; ")}transformer on {maxLength} tokens{(Tail(maxLength) > 0 ? $" (head+tail: the last {Tail(maxLength)} kept)" : " (the start kept)")}; the encoder measured at {tokensPerSecond:F0} tokens/s"),
             ("time", $"{total.Elapsed.TotalSeconds:F0}s wall, {cpu.TotalSeconds:F0}s CPU; cache {twEmbed.TotalSeconds:F0}s; train {twHead.TotalSeconds:F1}s"),
             ("test accuracy", $"{eval.Accuracy * 100:F2}%"),
             ("checkpoint", ckpt),
@@ -637,6 +646,13 @@ public static class TextQuickstart
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         return features.to(weight.device).matmul(weight.t()).add(bias).to(ScalarType.Float32).cpu().MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Standard deviation of logits around each row's mean: how strongly a linear head votes.</summary>
+    private static double Spread(Tensor logits)
+    {
+        using var scope = NewDisposeScope();
+        return Math.Max(1e-6, logits.sub(logits.mean([1], keepdim: true)).std().item<float>());
     }
 
     private static double Accuracy(Tensor logits, Tensor labels)
