@@ -8,7 +8,7 @@ namespace ModelZoo.Tests.Zoo.Nlp;
 /// <summary>BERT, RoBERTa and DistilBERT: names, shapes and counts against Hugging Face's, heads, masks and each architectural difference.</summary>
 public class NlpModelTests
 {
-    private static readonly BertConfig TinyBert = new(VocabSize: 100, HiddenSize: 32, NumHiddenLayers: 2, NumAttentionHeads: 4, IntermediateSize: 64, MaxPositionEmbeddings: 40);
+    internal static readonly BertConfig TinyBert = new(VocabSize: 100, HiddenSize: 32, NumHiddenLayers: 2, NumAttentionHeads: 4, IntermediateSize: 64, MaxPositionEmbeddings: 40);
     private static readonly BertConfig TinyRoberta = RobertaFamily.BaseConfig with { VocabSize = 100, HiddenSize = 32, NumHiddenLayers = 2, NumAttentionHeads = 4, IntermediateSize = 64, MaxPositionEmbeddings = 42 };
     private static readonly DistilBertConfig TinyDistil = new(VocabSize: 100, Dim: 32, NLayers: 2, NHeads: 4, HiddenDim: 64, MaxPositionEmbeddings: 40);
 
@@ -117,7 +117,7 @@ public class NlpModelTests
         Assert.True(source.forward(ids).allclose(target.forward(ids)));
     }
 
-    private static Tensor Ids(params long[][] rows) => tensor(rows.SelectMany(r => r).ToArray(), [rows.Length, rows[0].Length]);
+    internal static Tensor Ids(params long[][] rows) => tensor(rows.SelectMany(r => r).ToArray(), [rows.Length, rows[0].Length]);
 
     /// <summary>Padding changes nothing for the real tokens: a padded batch equals each sequence run alone (BERT, RoBERTa, DistilBERT).</summary>
     [Theory]

@@ -7,9 +7,16 @@ namespace ModelZoo.Tests.Zoo.Nlp;
 /// <summary>The bag-of-tokens branch and the encoder window: TF-IDF values, what counts, and that the transformer's window equals a tokenizer's truncation.</summary>
 public class TokenBagTests
 {
-    private static readonly BertConfig TinyBert = new(VocabSize: 100, HiddenSize: 32, NumHiddenLayers: 2, NumAttentionHeads: 4, IntermediateSize: 64, MaxPositionEmbeddings: 40);
+    private static Tensor Ids(params long[][] rows) => NlpModelTests.Ids(rows);
 
-    private static Tensor Ids(params long[][] rows) => tensor(rows.SelectMany(r => r).ToArray(), [rows.Length, rows[0].Length]);
+    /// <summary>A tiny BERT (NlpModelTests.TinyBert) in eval mode with layer mean+max pooling, as the text quickstart uses it.</summary>
+    private static BertModel TinyLayerProbe()
+    {
+        var model = new BertModel(NlpModelTests.TinyBert, new ModelOptions(NumClasses: 0));
+        model.eval();
+        model.Pooling = TextPooling.LayerMeanMax;
+        return model;
+    }
 
     /// <summary>idf = ln((1+n)/(1+df)) for tokens in 2+ texts, 0 below that and for tokens in every text; rows are log(1+count)·idf scaled to unit length; padding does not count.</summary>
     [Fact]
@@ -42,9 +49,7 @@ public class TokenBagTests
     public void EncoderWindowEqualsTruncatedInput()
     {
         using var scope = NewDisposeScope();
-        var model = new BertModel(TinyBert, new ModelOptions(NumClasses: 0));
-        model.eval();
-        model.Pooling = TextPooling.LayerMeanMax;
+        var model = TinyLayerProbe();
         long pad = model.PadTokenId;
         var full = Ids([5, 10, 11, 12, 13, 14, 15, 6], [5, 20, 21, 6, pad, pad, pad, pad]);
         var cut = Ids([5, 10, 11, 12, 6], [5, 20, 21, 6, pad]);
@@ -59,9 +64,7 @@ public class TokenBagTests
     public void TokenBagReadsBeyondTheWindowAndRoundTrips()
     {
         using var scope = NewDisposeScope();
-        var model = new BertModel(TinyBert, new ModelOptions(NumClasses: 0));
-        model.eval();
-        model.Pooling = TextPooling.LayerMeanMax;
+        var model = TinyLayerProbe();
         model.UseTokenBag();
         model.UseTokenBag();   // once only
         model.EncoderWindow = 5;
@@ -80,7 +83,7 @@ public class TokenBagTests
 
         var state = model.state_dict();
         Assert.Contains("token_bag.idf", state.Keys);
-        var rebuilt = new BertModel(TinyBert, new ModelOptions(NumClasses: 0));
+        var rebuilt = new BertModel(NlpModelTests.TinyBert, new ModelOptions(NumClasses: 0));
         rebuilt.Pooling = TextPooling.LayerMeanMax;
         rebuilt.UseTokenBag();
         rebuilt.EncoderWindow = 5;
