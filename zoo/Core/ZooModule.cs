@@ -17,6 +17,8 @@ public abstract class ZooModule : nn.Module<Tensor, Tensor>
     private readonly Dictionary<string, List<string>> _before = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<string>> _after = new(StringComparer.Ordinal);
 
+    static ZooModule() => Native.TorchRuntime.EnsureConfigured();
+
     /// <summary>Creates a module; <paramref name="name"/> is the type name TorchSharp reports.</summary>
     protected ZooModule(string name) : base(name) { }
 
@@ -27,14 +29,15 @@ public abstract class ZooModule : nn.Module<Tensor, Tensor>
         return module;
     }
 
-    /// <summary>Runs the child <paramref name="name"/>, with any modules inserted before or after it.</summary>
+    /// <summary>Runs the child <paramref name="name"/>, with any modules inserted before or after it
+    /// (each through <see cref="ConvBackwardGuard.Forward"/>).</summary>
     protected Tensor Run(string name, Tensor x)
     {
         if (_before.Count > 0 && _before.TryGetValue(name, out var pre))
-            foreach (var p in pre) x = Callable(p).call(x);
-        x = Callable(name).call(x);
+            foreach (var p in pre) x = ConvBackwardGuard.Forward(Callable(p), x);
+        x = ConvBackwardGuard.Forward(Callable(name), x);
         if (_after.Count > 0 && _after.TryGetValue(name, out var post))
-            foreach (var p in post) x = Callable(p).call(x);
+            foreach (var p in post) x = ConvBackwardGuard.Forward(Callable(p), x);
         return x;
     }
 

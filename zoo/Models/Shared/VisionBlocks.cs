@@ -139,7 +139,7 @@ public static class VisionBlocks
         foreach (var name in seq.ChildNames)
         {
             if (name == stopAt) break;
-            x = ((nn.Module<Tensor, Tensor>)seq.GetChild(name)).call(x);
+            x = ConvBackwardGuard.Forward((nn.Module<Tensor, Tensor>)seq.GetChild(name), x);
         }
         return x;
     }
