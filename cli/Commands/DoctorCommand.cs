@@ -14,7 +14,7 @@ internal static class DoctorCommand
         var device = new Option<string>("--device") { Description = "Device to resolve: auto, cpu, cuda or cuda:N.", DefaultValueFactory = _ => "auto" };
         var convCheck = new Option<bool>("--conv-check")
         {
-            Description = "Also run convolution backward for the shapes that crash oneDNN's strided 1×1 kernel (through the zoo's guard).",
+            Description = "Also train one step of each convolution shape that crashes or gives NaN in oneDNN without the zoo's guard.",
         };
         var command = new Command("doctor", "Check this machine: .NET, TorchSharp, libtorch, devices, threads, cache, native fix.") { device, convCheck };
         command.SetAction(r =>
@@ -35,8 +35,8 @@ internal static class DoctorCommand
                 TorchRuntime.EnsureConfigured();
                 rows.Add(("libtorch", torch.__version__));
                 rows.Add(("libtorch log level", TorchRuntime.LogLevelDescription));
-                rows.Add(("conv backward guard", ConvBackwardGuard.Description));
-                if (r.GetValue(convCheck)) rows.Add(("conv backward check", ConvBackwardCheck.Run()));
+                rows.Add(("oneDNN conv guard", OneDnnConvGuard.Description));
+                if (r.GetValue(convCheck)) rows.Add(("conv check", ConvCheck.Run()));
                 bool cuda = torch.cuda.is_available();
                 rows.Add(("CUDA available", cuda ? $"yes ({torch.cuda.device_count()} device(s))" : "no"));
                 rows.Add(("threads", $"{torch.get_num_threads()} intra-op ({Environment.ProcessorCount} logical cores)"));

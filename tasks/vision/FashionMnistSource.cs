@@ -6,8 +6,8 @@ namespace ModelZoo.Tasks.Vision;
 
 /// <summary>
 /// Finds Fashion-MNIST on this machine or gets it: Debian's <c>dataset-fashion-mnist</c> package folder, then the zoo
-/// cache, then the official download (progress reported), then — on Debian as root — <c>apt-get install
-/// dataset-fashion-mnist</c>. When none works the error says exactly how to get the files.
+/// cache, then — on Debian as root — <c>apt-get install dataset-fashion-mnist</c>, then the official download (progress
+/// reported). Each step says what it does; when none works the error says exactly how to get the files.
 /// </summary>
 public static class FashionMnistSource
 {
@@ -33,11 +33,13 @@ public static class FashionMnistSource
             if (HasAll(candidate)) return candidate;
 
         var errors = new List<string>();
+        // Debian's package first: it needs no host but the distribution's mirror, which a machine set up with apt reaches.
+        if (CanUseApt() && TryApt(log, errors) && HasAll(FashionMnist.DebianPath)) return FashionMnist.DebianPath;
         if (!ZooPaths.Offline)
         {
             try
             {
-                log.WriteLine($"Fashion-MNIST not found; downloading it from {FashionMnist.DownloadUrl} into {CacheFolder} …");
+                log.WriteLine($"Fashion-MNIST not found; trying to download it from {FashionMnist.DownloadUrl} into {CacheFolder} …");
                 var store = new WeightStore();
                 Directory.CreateDirectory(CacheFolder);
                 foreach (var file in Files)
@@ -52,7 +54,7 @@ public static class FashionMnistSource
                 errors.Add($"download failed: {e.Message.Split('\n')[0]}");
             }
         }
-        if (TryApt(log, errors) && HasAll(FashionMnist.DebianPath)) return FashionMnist.DebianPath;
+        if (!CanUseApt()) errors.Add("apt-get is not available to this user");
         throw new FileNotFoundException($"Fashion-MNIST is not on this machine ({string.Join("; ", errors)}). {HowToGet()}");
     }
 
@@ -63,13 +65,10 @@ public static class FashionMnistSource
 
     private static bool HasAll(string folder) => Files.All(f => File.Exists(Path.Combine(folder, f)));
 
+    private static bool CanUseApt() => OperatingSystem.IsLinux() && File.Exists("/usr/bin/apt-get") && Environment.UserName == "root";
+
     private static bool TryApt(TextWriter log, List<string> errors)
     {
-        if (!OperatingSystem.IsLinux() || !File.Exists("/usr/bin/apt-get") || Environment.UserName != "root")
-        {
-            errors.Add("apt-get is not available to this user");
-            return false;
-        }
         log.WriteLine("Installing Debian's dataset-fashion-mnist package with apt-get …");
         foreach (var args in new[] { "update -qq", "install -y -q dataset-fashion-mnist" })
         {

@@ -157,16 +157,27 @@ public static class VisionQuickstart
         double stepSeconds = MeasureStep(model, trainF, trainY, o.BatchSize, device);
         double evalSeconds = EstimateEval(model, testF, device) + 8;
         double left = o.TimeBudgetSeconds - total.Elapsed.TotalSeconds - evalSeconds;
-        int steps = Math.Max(1, Math.Min(plannedSteps, (int)(left / stepSeconds)));
+        int budgetSteps = Math.Max(1, Math.Min(plannedSteps, (int)(left / stepSeconds)));
+        // The steps are split into equal epochs (at most one pass over the training set each), so that the learner's
+        // per-epoch lines count the epochs announced here; the batch stream runs on across epochs.
+        int epochs = Math.Max(1, (int)Math.Ceiling(budgetSteps * (double)o.BatchSize / nTrain - 1e-9));
+        int stepsPerEpoch = (int)Math.Ceiling(budgetSteps / (double)epochs);
+        int steps = stepsPerEpoch * epochs;
         log.WriteLine($"train: the rest of the model + new head on the cache, AdamW lr {o.Lr:G3} one-cycle, wd {o.WeightDecay}, label smoothing {o.LabelSmoothing}, " +
-            $"batch {o.BatchSize}{(o.Flip ? ", random flips" : "")}; {steps} steps = {steps * (double)o.BatchSize / nTrain:F2} epochs " +
-            $"({stepSeconds * 1000:F0} ms/step measured{(steps < plannedSteps ? $", shortened from {plannedSteps} to fit the {o.TimeBudgetSeconds}s budget" : "")})");
+            $"batch {o.BatchSize}{(o.Flip ? ", random flips" : "")}; {epochs} epoch{(epochs == 1 ? "" : "s")} of {stepsPerEpoch} steps = " +
+            $"{steps * (double)o.BatchSize / nTrain:F2} passes over the training set " +
+            $"({stepSeconds * 1000:F0} ms/step measured{(budgetSteps < plannedSteps ? $", shortened from {plannedSteps} steps to fit the {o.TimeBudgetSeconds}s budget" : "")})");
         var loss = Loss.CrossEntropy(labelSmoothing: o.LabelSmoothing);
         using var testLoader = new TensorDataLoader(testF, testY, 500);
-        var learner = new Learner(model, _ => new CountedBatches(Stream(), steps), valid: null, loss: loss, metrics: [Metric.Accuracy()], options: options);
+        using var batches = Stream().GetEnumerator();
+        IEnumerable<Batch> NextBatches()
+        {
+            for (int i = 0; i < stepsPerEpoch && batches.MoveNext(); i++) yield return batches.Current;
+        }
+        var learner = new Learner(model, _ => new CountedBatches(NextBatches(), stepsPerEpoch), valid: null, loss: loss, metrics: [Metric.Accuracy()], options: options);
         var history = new StepHistory();
         var trainWatch = Stopwatch.StartNew();
-        learner.Fit(1, Schedule.OneCycle(LrSpec.Single(o.Lr), pctStart: 0.25, divFactor: 10, finalDivFactor: 100), [history]);
+        learner.Fit(epochs, Schedule.OneCycle(LrSpec.Single(o.Lr), pctStart: 0.25, divFactor: 10, finalDivFactor: 100), [history]);
         trainWatch.Stop();
 
         // 5. Evaluate on the cached test set (same arithmetic as the full model), then reattach the frozen stages

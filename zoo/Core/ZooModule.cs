@@ -30,14 +30,14 @@ public abstract class ZooModule : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>Runs the child <paramref name="name"/>, with any modules inserted before or after it
-    /// (each through <see cref="ConvBackwardGuard.Forward"/>).</summary>
+    /// (each through <see cref="OneDnnConvGuard.Forward"/>).</summary>
     protected Tensor Run(string name, Tensor x)
     {
         if (_before.Count > 0 && _before.TryGetValue(name, out var pre))
-            foreach (var p in pre) x = ConvBackwardGuard.Forward(Callable(p), x);
-        x = ConvBackwardGuard.Forward(Callable(name), x);
+            foreach (var p in pre) x = OneDnnConvGuard.Forward(Callable(p), x);
+        x = OneDnnConvGuard.Forward(Callable(name), x);
         if (_after.Count > 0 && _after.TryGetValue(name, out var post))
-            foreach (var p in post) x = ConvBackwardGuard.Forward(Callable(p), x);
+            foreach (var p in post) x = OneDnnConvGuard.Forward(Callable(p), x);
         return x;
     }
 

@@ -6,7 +6,7 @@ namespace ModelZoo.Native;
 /// <summary>
 /// Process-wide libtorch settings the zoo applies once, the first time a zoo module, model or learner is created:
 /// libtorch's C++ log threshold (so that "Could not initialize NNPACK! Reason: Unsupported hardware." and similar
-/// notes nobody can act on stay off the console) and the state of the <see cref="ConvBackwardGuard"/>.
+/// notes nobody can act on stay off the console) and the state of the <see cref="OneDnnConvGuard"/>.
 /// </summary>
 /// <remarks>
 /// libtorch reads <c>TORCH_CPP_LOG_LEVEL</c> only when Python initialises it; under TorchSharp the variable is ignored.

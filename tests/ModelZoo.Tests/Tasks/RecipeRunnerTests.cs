@@ -239,29 +239,29 @@ public sealed class RecipeRunnerTests(FineTunedRun run) : IClassFixture<FineTune
     public void CliVerbsWorkAndBadInputNamesTheFix()
     {
         var ckpt = run.Result.BestCheckpoint;
-        var (code, output) = Zoo($"predict \"{ckpt}\" \"{run.Data.Image}\" --topk 2 --json");
+        var (code, output, stdout) = Zoo($"predict \"{ckpt}\" \"{run.Data.Image}\" --topk 2 --json");
         Assert.True(code == 0, output);
-        using (var doc = JsonDocument.Parse(output[output.IndexOf('[')..]))
+        using (var doc = JsonDocument.Parse(stdout))   // the JSON alone on stdout; anything else goes to stderr
             Assert.Equal(2, doc.RootElement[0].GetProperty("top").GetArrayLength());
 
-        (code, output) = Zoo($"predict \"{ckpt}\" /nonexistent/cat.jpg");
+        (code, output, _) = Zoo($"predict \"{ckpt}\" /nonexistent/cat.jpg");
         Assert.Equal(1, code);
         Assert.Contains("/nonexistent/cat.jpg", output);
 
-        (code, output) = Zoo($"train \"{RecipePath("resnet18-cntk-fine-tune.yaml")}\" --set train.mode=bogus");
+        (code, output, _) = Zoo($"train \"{RecipePath("resnet18-cntk-fine-tune.yaml")}\" --set train.mode=bogus");
         Assert.Equal(1, code);
         Assert.Contains("'train.mode' is 'bogus'; allowed values: linear-probe, fine-tune, fine-tune-fastai", output);
 
-        (code, output) = Zoo("train missing-recipe.yaml");
+        (code, output, _) = Zoo("train missing-recipe.yaml");
         Assert.Equal(1, code);
         Assert.Contains("missing-recipe.yaml", output);
 
-        (code, output) = Zoo($"export \"{ckpt}\" --format onnx");
+        (code, output, _) = Zoo($"export \"{ckpt}\" --format onnx");
         Assert.Equal(1, code);
         Assert.Contains("use safetensors or pth", output);
     }
 
-    private static (int Code, string Output) Zoo(string args)
+    private static (int Code, string Output, string Stdout) Zoo(string args)
     {
         var exe = Path.Combine(AppContext.BaseDirectory, "zoo.dll");
         var psi = new ProcessStartInfo("dotnet", $"\"{exe}\" {args}") { RedirectStandardOutput = true, RedirectStandardError = true };
@@ -271,7 +271,7 @@ public sealed class RecipeRunnerTests(FineTunedRun run) : IClassFixture<FineTune
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
         Assert.True(p.WaitForExit(120_000), "zoo did not finish in 2 minutes");
-        return (p.ExitCode, stdout.Result + stderr.Result);
+        return (p.ExitCode, stdout.Result + stderr.Result, stdout.Result);
     }
 
     private sealed class DisposableModel(TrainedModel model) : IDisposable

@@ -139,7 +139,7 @@ public static class VisionBlocks
         foreach (var name in seq.ChildNames)
         {
             if (name == stopAt) break;
-            x = ConvBackwardGuard.Forward((nn.Module<Tensor, Tensor>)seq.GetChild(name), x);
+            x = OneDnnConvGuard.Forward((nn.Module<Tensor, Tensor>)seq.GetChild(name), x);
         }
         return x;
     }
