@@ -1,10 +1,6 @@
 using System.Diagnostics;
-using ModelZoo.Data;
 using ModelZoo.FineTune;
-using ModelZoo.Tasks.Recipes;
 using ModelZoo.Tasks.Reports;
-using ModelZoo.Tasks.Vision;
-using ModelZoo.Tokenizers;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -4,7 +4,6 @@ using ModelZoo.FineTune;
 using ModelZoo.Tasks.Recipes;
 using ModelZoo.Tasks.Reports;
 using ModelZoo.Tasks.Vision;
-using ModelZoo.Tokenizers;
 using TorchSharp;
 using static TorchSharp.torch;
 
