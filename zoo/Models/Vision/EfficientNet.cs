@@ -56,11 +56,14 @@ public abstract class EfficientNetBlock : ZooModule
 {
     private readonly bool _residual;
 
-    /// <summary>Adds <paramref name="block"/> and stochastic depth with drop probability <paramref name="sdProb"/>.</summary>
-    protected EfficientNetBlock(string name, ZooSequential block, bool residual, double sdProb) : base(name)
+    /// <summary>
+    /// Adds the layers <paramref name="layers"/> builds for the expanded width (input × the stage's expansion, rounded to
+    /// a multiple of 8) and stochastic depth with drop probability <paramref name="sdProb"/>.
+    /// </summary>
+    protected EfficientNetBlock(string name, EfficientNetStage s, int input, int stride, double sdProb, Func<int, ZooSequential> layers) : base(name)
     {
-        _residual = residual;
-        Add("block", block);
+        _residual = stride == 1 && input == s.Output;
+        Add("block", layers(VisionBlocks.MakeDivisible(input * s.ExpandRatio, 8)));
         Add("stochastic_depth", new StochasticDepth(sdProb, "row"));
     }
 
@@ -77,13 +80,12 @@ public sealed class MBConv : EfficientNetBlock
 {
     /// <summary>Creates a block.</summary>
     public MBConv(EfficientNetStage s, int input, int stride, double sdProb, Func<int, nn.Module<Tensor, Tensor>> norm)
-        : base(nameof(MBConv), Build(s, input, stride, norm), residual: stride == 1 && input == s.Output, sdProb)
+        : base(nameof(MBConv), s, input, stride, sdProb, expanded => Build(s, input, expanded, stride, norm))
     {
     }
 
-    private static ZooSequential Build(EfficientNetStage s, int input, int stride, Func<int, nn.Module<Tensor, Tensor>> norm)
+    private static ZooSequential Build(EfficientNetStage s, int input, int expanded, int stride, Func<int, nn.Module<Tensor, Tensor>> norm)
     {
-        int expanded = VisionBlocks.MakeDivisible(input * s.ExpandRatio, 8);
         var block = new ZooSequential();
         int i = 0;
         if (expanded != input) block.Append($"{i++}", VisionBlocks.ConvNormAct(input, expanded, 1, norm: norm, activation: nn.SiLU));
@@ -99,13 +101,12 @@ public sealed class FusedMBConv : EfficientNetBlock
 {
     /// <summary>Creates a block.</summary>
     public FusedMBConv(EfficientNetStage s, int input, int stride, double sdProb, Func<int, nn.Module<Tensor, Tensor>> norm)
-        : base(nameof(FusedMBConv), Build(s, input, stride, norm), residual: stride == 1 && input == s.Output, sdProb)
+        : base(nameof(FusedMBConv), s, input, stride, sdProb, expanded => Build(s, input, expanded, stride, norm))
     {
     }
 
-    private static ZooSequential Build(EfficientNetStage s, int input, int stride, Func<int, nn.Module<Tensor, Tensor>> norm)
+    private static ZooSequential Build(EfficientNetStage s, int input, int expanded, int stride, Func<int, nn.Module<Tensor, Tensor>> norm)
     {
-        int expanded = VisionBlocks.MakeDivisible(input * s.ExpandRatio, 8);
         var block = new ZooSequential();
         if (expanded != input)
         {
