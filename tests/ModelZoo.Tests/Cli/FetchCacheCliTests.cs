@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Security.Cryptography;
 using ModelZoo.Tests.Zoo.Weights;
 
@@ -11,17 +10,8 @@ public sealed class FetchCacheCliTests : IDisposable
 
     private (int Code, string Output) Zoo(string args, bool offline = false)
     {
-        var exe = Path.Combine(AppContext.BaseDirectory, "zoo.dll");
-        var psi = new ProcessStartInfo("dotnet", $"\"{exe}\" {args}") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.Environment["ZOO_HOME"] = _home;
-        psi.Environment["ZOO_OFFLINE"] = offline ? "1" : "0";
-        psi.Environment["COLUMNS"] = "400";
-        psi.Environment["NO_PROXY"] = "127.0.0.1";
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        Assert.True(p.WaitForExit(120_000), "zoo did not finish in 2 minutes");
-        return (p.ExitCode, stdout.Result + stderr.Result);
+        var (code, output, _) = ZooCli.Run(args, offline, new Dictionary<string, string?> { ["ZOO_HOME"] = _home, ["NO_PROXY"] = "127.0.0.1" });
+        return (code, output);
     }
 
     [Fact]

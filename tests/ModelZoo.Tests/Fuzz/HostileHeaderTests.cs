@@ -22,10 +22,7 @@ public class HostileHeaderTests
     [Fact]
     public void Truncated_jpeg_claiming_16_megapixels_is_probed_before_the_full_buffer_is_allocated()
     {
-        var jpg = File.ReadAllBytes(DataFixture("photo_rocket.jpg"));
-        int sof = FindMarker(jpg, 0xC0);
-        jpg[sof + 5] = 4000 >> 8; jpg[sof + 6] = 4000 & 0xFF; // height
-        jpg[sof + 7] = 4000 >> 8; jpg[sof + 8] = 4000 & 0xFF; // width
+        var jpg = JpegClaiming(4000, 4000);
         // Cut the file: with its end-of-image marker present libjpeg fills the missing rows with gray and Skia reports
         // success (a real 4000×4000 image); only a stream that ends early is reported as incomplete.
         jpg = jpg[..(jpg.Length * 2 / 3)];
@@ -38,11 +35,7 @@ public class HostileHeaderTests
     [Fact]
     public void Png_claiming_more_pixels_than_deflate_can_hold_is_refused_from_the_header()
     {
-        var png = File.ReadAllBytes(DataFixture("fmt_gray.png"));
-        // IHDR data starts at byte 16: width, height (big-endian); its CRC covers type + data (bytes 12..29).
-        WriteBigEndian(png, 16, 20000);
-        WriteBigEndian(png, 20, 20000);
-        WriteBigEndian(png, 29, (int)Crc32(png.AsSpan(12, 17)));
+        var png = PngClaiming(20000, 20000);
         var (e, allocated) = DecodeBytes(png, "claims.png");
         Assert.Contains("claims.png", e.Message);
         Assert.Contains("20000×20000", e.Message);
@@ -66,11 +59,8 @@ public class HostileHeaderTests
     [Fact]
     public void Images_above_MaxPixels_name_the_option()
     {
-        var jpg = File.ReadAllBytes(DataFixture("photo_rocket.jpg"));
-        int sof = FindMarker(jpg, 0xC0);
         // 20000×20000 = 400 M pixels > 2^28 (libjpeg itself refuses sizes above 65500).
-        jpg[sof + 5] = 20000 >> 8; jpg[sof + 6] = 20000 & 0xFF;
-        jpg[sof + 7] = 20000 >> 8; jpg[sof + 8] = 20000 & 0xFF;
+        var jpg = JpegClaiming(20000, 20000);
         var (e, _) = DecodeBytes(jpg, "huge.jpg");
         Assert.Contains("ImageDecoder.MaxPixels", e.Message);
         Assert.Throws<ArgumentOutOfRangeException>(() => ImageDecoder.MaxPixels = 0);
@@ -93,6 +83,27 @@ public class HostileHeaderTests
             Assert.Contains("w.dat", Assert.Throws<InvalidDataException>(() => StateDictFile.Read(dat)).Message);
         }
         finally { dir.Delete(true); }
+    }
+
+    /// <summary>The fixture JPEG with its start-of-frame header claiming <paramref name="width"/>×<paramref name="height"/>.</summary>
+    private static byte[] JpegClaiming(int width, int height)
+    {
+        var jpg = File.ReadAllBytes(DataFixture("photo_rocket.jpg"));
+        int sof = FindMarker(jpg, 0xC0);
+        jpg[sof + 5] = (byte)(height >> 8); jpg[sof + 6] = (byte)(height & 0xFF);
+        jpg[sof + 7] = (byte)(width >> 8); jpg[sof + 8] = (byte)(width & 0xFF);
+        return jpg;
+    }
+
+    /// <summary>The fixture PNG with its IHDR claiming <paramref name="width"/>×<paramref name="height"/> (and a CRC to match).</summary>
+    private static byte[] PngClaiming(int width, int height)
+    {
+        var png = File.ReadAllBytes(DataFixture("fmt_gray.png"));
+        // IHDR data starts at byte 16: width, height (big-endian); its CRC covers type + data (bytes 12..29).
+        WriteBigEndian(png, 16, width);
+        WriteBigEndian(png, 20, height);
+        WriteBigEndian(png, 29, (int)Crc32(png.AsSpan(12, 17)));
+        return png;
     }
 
     private static int FindMarker(byte[] jpg, byte marker)

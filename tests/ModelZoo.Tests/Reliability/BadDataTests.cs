@@ -21,11 +21,18 @@ public sealed class BadDataTests : IDisposable
         try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
     }
 
+    /// <summary>Writes <paramref name="lines"/> to a file named <paramref name="name"/> in this test's folder; returns its path.</summary>
+    private string WriteLines(string name, string[] lines)
+    {
+        var path = Path.Combine(_dir, name);
+        File.WriteAllLines(path, lines);
+        return path;
+    }
+
     [Fact]
     public void EmptyTextsInACsvAreSkippedAndListedWithTheirRows()
     {
-        var csv = Path.Combine(_dir, "t.csv");
-        File.WriteAllLines(csv, ["text,label", "good one,a", "\"\",b", "   ,a", "another,b"]);
+        var csv = WriteLines("t.csv", ["text,label", "good one,a", "\"\",b", "   ,a", "another,b"]);
         var ds = TextDataset.FromCsv(csv);
         Assert.Equal(2, ds.Count);
         Assert.Equal(["a", "b"], ds.ClassNames);
@@ -40,8 +47,7 @@ public sealed class BadDataTests : IDisposable
     [Fact]
     public void EmptyTextsInJsonlAreSkippedAndListedWithTheirLines()
     {
-        var path = Path.Combine(_dir, "t.jsonl");
-        File.WriteAllLines(path, ["{\"text\":\"hi\",\"label\":\"x\"}", "", "{\"text\":\"\",\"label\":\"y\"}", "{\"text\":null,\"label\":\"y\"}", "{\"text\":\"yo\",\"label\":\"y\"}"]);
+        var path = WriteLines("t.jsonl", ["{\"text\":\"hi\",\"label\":\"x\"}", "", "{\"text\":\"\",\"label\":\"y\"}", "{\"text\":null,\"label\":\"y\"}", "{\"text\":\"yo\",\"label\":\"y\"}"]);
         var ds = TextDataset.FromJsonl(path);
         Assert.Equal(2, ds.Count);
         Assert.Equal(2, ds.EmptyTextsSkipped.Count);
@@ -53,8 +59,7 @@ public sealed class BadDataTests : IDisposable
     [Fact]
     public void OnlyEmptyTextsStopWithAMessageAboutTheColumn()
     {
-        var csv = Path.Combine(_dir, "t.csv");
-        File.WriteAllLines(csv, ["text,label", "\"\",a", "\"\",b"]);
+        var csv = WriteLines("t.csv", ["text,label", "\"\",a", "\"\",b"]);
         var e = Assert.Throws<InvalidDataException>(() => TextDataset.FromCsv(csv));
         Assert.Contains(csv, e.Message);
         Assert.Contains("all 2 texts are empty", e.Message);
@@ -63,8 +68,7 @@ public sealed class BadDataTests : IDisposable
     [Fact]
     public void AnEmptyLabelStopsNamingTheRow()
     {
-        var csv = Path.Combine(_dir, "t.csv");
-        File.WriteAllLines(csv, ["text,label", "one,a", "two,", "three,b"]);
+        var csv = WriteLines("t.csv", ["text,label", "one,a", "two,", "three,b"]);
         var e = Assert.Throws<InvalidDataException>(() => TextDataset.FromCsv(csv));
         Assert.Contains($"{csv} row 2 (line 3) has an empty label", e.Message);
     }

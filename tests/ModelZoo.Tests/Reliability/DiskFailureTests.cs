@@ -55,12 +55,8 @@ public sealed class DiskFailureTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public void ReadOnlyFolderGivesAClearErrorAndKeepsTheLastGoodCheckpoint()
     {
-        using var learner = MakeLearner(out _);
-        var folder = TryMountTmpfs("4m") ?? _dir;
-        var good = Path.Combine(folder, "last.ckpt");
-        learner.Save(good);
-        var before = File.ReadAllBytes(good);
-        learner.Fit(1, Schedule.Constant(1e-2));
+        using var run = SaveThenTrainOneEpoch("4m");
+        var (learner, _, good, before) = run;
         IOException e;
         if (_mount is not null)
         {
@@ -81,12 +77,8 @@ public sealed class DiskFailureTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public void DiskFullGivesAClearErrorAndKeepsTheLastGoodCheckpoint()
     {
-        using var learner = MakeLearner(out _);
-        var folder = TryMountTmpfs("1m") ?? _dir;
-        var good = Path.Combine(folder, "last.ckpt");
-        learner.Save(good);
-        var before = File.ReadAllBytes(good);
-        learner.Fit(1, Schedule.Constant(1e-2));
+        using var run = SaveThenTrainOneEpoch("1m");
+        var (learner, folder, good, before) = run;
         IOException e;
         var filler = Path.Combine(folder, "filler.bin");
         if (_mount is not null)
@@ -117,6 +109,28 @@ public sealed class DiskFailureTests(ITestOutputHelper output) : IDisposable
         learner.Save(good);
         Assert.NotEqual(before, File.ReadAllBytes(good));
         Assert.NotEmpty(Checkpoint.ReadModelState(good));
+    }
+
+    /// <summary>A learner, the folder and path of the good checkpoint it saved, and that file's bytes.</summary>
+    private sealed record SavedRun(Learner Learner, string Folder, string Good, byte[] Before) : IDisposable
+    {
+        public void Dispose() => Learner.Dispose();
+    }
+
+    /// <summary>
+    /// The preamble of the read-only and disk-full tests: a learner saves a good checkpoint (on a tmpfs of
+    /// <paramref name="tmpfsSize"/> when one can be mounted, else in the test folder), then trains one more epoch, so
+    /// the next save would write different bytes.
+    /// </summary>
+    private SavedRun SaveThenTrainOneEpoch(string tmpfsSize)
+    {
+        var learner = MakeLearner(out _);
+        var folder = TryMountTmpfs(tmpfsSize) ?? _dir;
+        var good = Path.Combine(folder, "last.ckpt");
+        learner.Save(good);
+        var before = File.ReadAllBytes(good);
+        learner.Fit(1, Schedule.Constant(1e-2));
+        return new SavedRun(learner, folder, good, before);
     }
 
     /// <summary>A tmpfs of <paramref name="size"/> at a fresh folder, or null when mounting is not possible here.</summary>

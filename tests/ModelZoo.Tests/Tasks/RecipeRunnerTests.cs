@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.IO.Compression;
 using System.Text.Json;
 using ModelZoo.Tasks;
@@ -261,18 +260,7 @@ public sealed class RecipeRunnerTests(FineTunedRun run) : IClassFixture<FineTune
         Assert.Contains("use safetensors or pth", output);
     }
 
-    private static (int Code, string Output, string Stdout) Zoo(string args)
-    {
-        var exe = Path.Combine(AppContext.BaseDirectory, "zoo.dll");
-        var psi = new ProcessStartInfo("dotnet", $"\"{exe}\" {args}") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.Environment["ZOO_OFFLINE"] = "1";
-        psi.Environment["COLUMNS"] = "400";
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        Assert.True(p.WaitForExit(120_000), "zoo did not finish in 2 minutes");
-        return (p.ExitCode, stdout.Result + stderr.Result, stdout.Result);
-    }
+    private static (int Code, string Output, string Stdout) Zoo(string args) => Cli.ZooCli.Run(args, offline: true);
 
     private sealed class DisposableModel(TrainedModel model) : IDisposable
     {

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -130,15 +129,7 @@ public class OneDnnConvGuardTests
 
     private static (int Code, string Output) RunZoo(string args)
     {
-        var exe = Path.Combine(AppContext.BaseDirectory, "zoo.dll");
-        var psi = new ProcessStartInfo("dotnet", $"\"{exe}\" {args}") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.Environment["ZOO_OFFLINE"] = "1";
-        psi.Environment["COLUMNS"] = "400";
-        psi.Environment.Remove(OneDnnConvGuard.Variable);
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        Assert.True(p.WaitForExit(180_000), "zoo did not finish in 3 minutes");
-        return (p.ExitCode, stdout.Result + stderr.Result);
+        var (code, output, _) = Cli.ZooCli.Run(args, offline: true, new Dictionary<string, string?> { [OneDnnConvGuard.Variable] = null }, timeoutMinutes: 3);
+        return (code, output);
     }
 }

@@ -183,6 +183,13 @@ public static class VisionBlocks
                 if (l.bias is not null) nn.init.zeros_(l.bias);
             }
     }
+
+    /// <summary>
+    /// Parameter groups of torchvision's features/classifier layout: stem (<c>features.0</c>), one group for each of
+    /// <c>features.1</c>…<c>features.<paramref name="stages"/></c>, head (<c>classifier</c>).
+    /// </summary>
+    public static IReadOnlyList<ParameterGroup> FeatureStageGroups(nn.Module model, int stages) =>
+        Layers.GroupsByPrefix(model, [("stem", ["features.0"]), .. Enumerable.Range(1, stages).Select(i => ($"features.{i}", new[] { $"features.{i}" })), ("head", ["classifier"])]);
 }
 
 /// <summary>

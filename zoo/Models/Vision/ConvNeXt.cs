@@ -93,13 +93,8 @@ public sealed class ConvNeXt : ZooModel
     }
 
     /// <inheritdoc />
-    protected override nn.Module<Tensor, Tensor> CreateHead(int numClasses)
-    {
-        if (numClasses == 0) return nn.Identity();
-        var fc = nn.Linear(NumFeatures, numClasses);
-        VisionBlocks.InitTruncNormal(fc);
-        return fc;
-    }
+    protected override nn.Module<Tensor, Tensor> CreateHead(int numClasses) =>
+        ClassifierHead.Linear(NumFeatures, numClasses, fc => VisionBlocks.InitTruncNormal(fc));
 
     /// <summary>Groups: stem, then each stage with the downsampling layer before it, then the head (classifier's norm and linear).</summary>
     public override IReadOnlyList<ParameterGroup> ParameterGroups() =>

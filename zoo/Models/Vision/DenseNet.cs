@@ -119,19 +119,13 @@ public sealed class DenseNet : ZooModel, ICheckpointAdapter
     /// <inheritdoc />
     public override Tensor ForwardHead(Tensor features, bool preLogits = false)
     {
-        var pooled = nn.functional.adaptive_avg_pool2d(features, [1, 1]).flatten(1);
+        var pooled = ClassifierHead.GlobalAvgPool(features);
         return preLogits ? pooled : Run("classifier", pooled);
     }
 
     /// <inheritdoc />
-    protected override nn.Module<Tensor, Tensor> CreateHead(int numClasses)
-    {
-        if (numClasses == 0) return nn.Identity();
-        var fc = nn.Linear(_numFeatures, numClasses);
-        using var noGrad = no_grad();
-        nn.init.zeros_(fc.bias!);
-        return fc;
-    }
+    protected override nn.Module<Tensor, Tensor> CreateHead(int numClasses) =>
+        ClassifierHead.Linear(_numFeatures, numClasses, ClassifierHead.ZeroBias);
 
     /// <summary>Groups: stem (conv0/norm0), each dense block with the transition after it, final norm with the head.</summary>
     public override IReadOnlyList<ParameterGroup> ParameterGroups() =>
@@ -165,14 +159,6 @@ public static class DenseNetFamily
     private static readonly Regex OldKey = new(@"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$", RegexOptions.CultureInvariant);
 
     /// <summary>Checkpoint remap: <c>…denselayerN.norm.1.weight</c> → <c>…denselayerN.norm1.weight</c> (the LuaTorch-era names of the official files).</summary>
-    public static Dictionary<string, Tensor> Remap(Dictionary<string, Tensor> stateDict)
-    {
-        var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        foreach (var (key, value) in stateDict)
-        {
-            var m = OldKey.Match(key);
-            result[m.Success ? m.Groups[1].Value + m.Groups[2].Value : key] = value;
-        }
-        return result;
-    }
+    public static Dictionary<string, Tensor> Remap(Dictionary<string, Tensor> stateDict) =>
+        CheckpointKeys.Renamed(stateDict, key => OldKey.Match(key) is { Success: true } m ? m.Groups[1].Value + m.Groups[2].Value : key);
 }

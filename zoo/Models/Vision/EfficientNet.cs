@@ -48,23 +48,22 @@ public sealed record EfficientNetConfig(string Name, EfficientNetStage[] Stages,
         $"widths [{string.Join(", ", Stages.Select(s => s.Output))}]";
 }
 
-/// <summary>MBConv: 1×1 expand, depthwise k×k, squeeze-excitation, 1×1 project; residual with stochastic depth (children block, stochastic_depth).</summary>
-public sealed class MBConv : ZooModule
+/// <summary>
+/// What MBConv and FusedMBConv share: their layers as the child <c>block</c> and, when input and output shapes match, a
+/// residual connection through <c>stochastic_depth</c>.
+/// </summary>
+public abstract class EfficientNetBlock : ZooModule
 {
     private readonly bool _residual;
 
-    /// <summary>Creates a block.</summary>
-    public MBConv(EfficientNetStage s, int input, int stride, double sdProb, Func<int, nn.Module<Tensor, Tensor>> norm) : base(nameof(MBConv))
+    /// <summary>
+    /// Adds the layers <paramref name="layers"/> builds for the expanded width (input × the stage's expansion, rounded to
+    /// a multiple of 8) and stochastic depth with drop probability <paramref name="sdProb"/>.
+    /// </summary>
+    protected EfficientNetBlock(string name, EfficientNetStage s, int input, int stride, double sdProb, Func<int, ZooSequential> layers) : base(name)
     {
         _residual = stride == 1 && input == s.Output;
-        int expanded = VisionBlocks.MakeDivisible(input * s.ExpandRatio, 8);
-        var block = new ZooSequential();
-        int i = 0;
-        if (expanded != input) block.Append($"{i++}", VisionBlocks.ConvNormAct(input, expanded, 1, norm: norm, activation: nn.SiLU));
-        block.Append($"{i++}", VisionBlocks.ConvNormAct(expanded, expanded, s.Kernel, stride, groups: expanded, norm: norm, activation: nn.SiLU));
-        block.Append($"{i++}", new SqueezeExcitation(expanded, Math.Max(1, input / 4), nn.SiLU()));
-        block.Append($"{i}", VisionBlocks.ConvNormAct(expanded, s.Output, 1, norm: norm, noActivation: true));
-        Add("block", block);
+        Add("block", layers(VisionBlocks.MakeDivisible(input * s.ExpandRatio, 8)));
         Add("stochastic_depth", new StochasticDepth(sdProb, "row"));
     }
 
@@ -76,16 +75,38 @@ public sealed class MBConv : ZooModule
     }
 }
 
-/// <summary>FusedMBConv: k×k expand (or a single k×k conv), 1×1 project; residual with stochastic depth.</summary>
-public sealed class FusedMBConv : ZooModule
+/// <summary>MBConv: 1×1 expand, depthwise k×k, squeeze-excitation, 1×1 project; residual with stochastic depth (children block, stochastic_depth).</summary>
+public sealed class MBConv : EfficientNetBlock
 {
-    private readonly bool _residual;
-
     /// <summary>Creates a block.</summary>
-    public FusedMBConv(EfficientNetStage s, int input, int stride, double sdProb, Func<int, nn.Module<Tensor, Tensor>> norm) : base(nameof(FusedMBConv))
+    public MBConv(EfficientNetStage s, int input, int stride, double sdProb, Func<int, nn.Module<Tensor, Tensor>> norm)
+        : base(nameof(MBConv), s, input, stride, sdProb, expanded => Build(s, input, expanded, stride, norm))
     {
-        _residual = stride == 1 && input == s.Output;
-        int expanded = VisionBlocks.MakeDivisible(input * s.ExpandRatio, 8);
+    }
+
+    private static ZooSequential Build(EfficientNetStage s, int input, int expanded, int stride, Func<int, nn.Module<Tensor, Tensor>> norm)
+    {
+        var block = new ZooSequential();
+        int i = 0;
+        if (expanded != input) block.Append($"{i++}", VisionBlocks.ConvNormAct(input, expanded, 1, norm: norm, activation: nn.SiLU));
+        block.Append($"{i++}", VisionBlocks.ConvNormAct(expanded, expanded, s.Kernel, stride, groups: expanded, norm: norm, activation: nn.SiLU));
+        block.Append($"{i++}", new SqueezeExcitation(expanded, Math.Max(1, input / 4), nn.SiLU()));
+        block.Append($"{i}", VisionBlocks.ConvNormAct(expanded, s.Output, 1, norm: norm, noActivation: true));
+        return block;
+    }
+}
+
+/// <summary>FusedMBConv: k×k expand (or a single k×k conv), 1×1 project; residual with stochastic depth.</summary>
+public sealed class FusedMBConv : EfficientNetBlock
+{
+    /// <summary>Creates a block.</summary>
+    public FusedMBConv(EfficientNetStage s, int input, int stride, double sdProb, Func<int, nn.Module<Tensor, Tensor>> norm)
+        : base(nameof(FusedMBConv), s, input, stride, sdProb, expanded => Build(s, input, expanded, stride, norm))
+    {
+    }
+
+    private static ZooSequential Build(EfficientNetStage s, int input, int expanded, int stride, Func<int, nn.Module<Tensor, Tensor>> norm)
+    {
         var block = new ZooSequential();
         if (expanded != input)
         {
@@ -93,25 +114,17 @@ public sealed class FusedMBConv : ZooModule
             block.Append("1", VisionBlocks.ConvNormAct(expanded, s.Output, 1, norm: norm, noActivation: true));
         }
         else block.Append("0", VisionBlocks.ConvNormAct(input, s.Output, s.Kernel, stride, norm: norm, activation: nn.SiLU));
-        Add("block", block);
-        Add("stochastic_depth", new StochasticDepth(sdProb, "row"));
-    }
-
-    /// <inheritdoc />
-    public override Tensor forward(Tensor x)
-    {
-        var y = Run("block", x);
-        return _residual ? Run("stochastic_depth", y) + x : y;
+        return block;
     }
 }
 
 /// <summary>EfficientNet (V1 and V2) with torchvision's names: features (0 = stem, 1…n = stages, n+1 = last 1×1), classifier (0 = dropout, 1 = linear).</summary>
-public sealed class EfficientNet : ZooModel
+public sealed class EfficientNet : MobileNetLayoutModel
 {
     private readonly int _numFeatures;
 
     /// <summary>Builds the network with torchvision's initialisation.</summary>
-    public EfficientNet(EfficientNetConfig config, ModelOptions options) : base(nameof(EfficientNet), options.NumClasses, options.InChans)
+    public EfficientNet(EfficientNetConfig config, ModelOptions options) : base(nameof(EfficientNet), options)
     {
         Config = config;
         nn.Module<Tensor, Tensor> Norm(int c) => nn.BatchNorm2d(c, eps: config.BatchNormEps, momentum: config.BatchNormMomentum);
@@ -134,8 +147,7 @@ public sealed class EfficientNet : ZooModel
         int lastIn = config.Stages[^1].Output;
         _numFeatures = config.LastChannel ?? 4 * lastIn;
         features.Append($"{config.Stages.Length + 1}", VisionBlocks.ConvNormAct(lastIn, _numFeatures, 1, norm: Norm, activation: nn.SiLU));
-        Add("features", features);
-        Add("classifier", new ZooSequential(nn.Dropout(options.DropRate ?? config.Dropout), CreateHead(options.NumClasses)));
+        AddFeaturesAndClassifier(features, options.DropRate ?? config.Dropout, options.NumClasses);
         Layers.InitConvNet(this);
     }
 
@@ -146,36 +158,17 @@ public sealed class EfficientNet : ZooModel
     public override int NumFeatures => _numFeatures;
 
     /// <inheritdoc />
-    public override string HeadPath => "classifier.1";
-
-    /// <inheritdoc />
-    public override string? StemConvPath => "features.0.0";
-
-    /// <inheritdoc />
-    public override Tensor ForwardFeatures(Tensor x) => Run("features", x);
-
-    /// <inheritdoc />
-    public override Tensor ForwardHead(Tensor features, bool preLogits = false)
-    {
-        var pooled = nn.functional.adaptive_avg_pool2d(features, [1, 1]).flatten(1);
-        return preLogits ? pooled : Run("classifier", pooled);
-    }
-
-    /// <inheritdoc />
-    protected override nn.Module<Tensor, Tensor> CreateHead(int numClasses)
-    {
-        if (numClasses == 0) return nn.Identity();
-        var fc = nn.Linear(_numFeatures, numClasses);
-        using var noGrad = no_grad();
-        double range = 1.0 / Math.Sqrt(numClasses);
-        nn.init.uniform_(fc.weight, -range, range);
-        nn.init.zeros_(fc.bias!);
-        return fc;
-    }
+    protected override nn.Module<Tensor, Tensor> CreateHead(int numClasses) =>
+        ClassifierHead.Linear(_numFeatures, numClasses, fc =>
+        {
+            double range = 1.0 / Math.Sqrt(numClasses);
+            nn.init.uniform_(fc.weight, -range, range);
+            nn.init.zeros_(fc.bias!);
+        });
 
     /// <inheritdoc />
     public override IReadOnlyList<ParameterGroup> ParameterGroups() =>
-        Layers.GroupsByPrefix(this, [("stem", ["features.0"]), .. Enumerable.Range(1, Config.Stages.Length + 1).Select(i => ($"features.{i}", new[] { $"features.{i}" })), ("head", ["classifier"])]);
+        VisionBlocks.FeatureStageGroups(this, Config.Stages.Length + 1);
 }
 
 /// <summary>Registers EfficientNet B0–B7 and V2 S/M/L with torchvision's weight tags.</summary>

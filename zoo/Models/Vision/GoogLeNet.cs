@@ -51,15 +51,66 @@ public sealed class InceptionBlock : ZooModule
     public override Tensor forward(Tensor x) => cat([Run("branch1", x), Run("branch2", x), Run("branch3", x), Run("branch4", x)], 1);
 }
 
+/// <summary>
+/// What GoogLeNet and Inception v3 share (torchvision's names): a trunk of children run in a fixed order after the
+/// optional input transform, and the classifier end avgpool → dropout → fc. The official checkpoints also hold
+/// auxiliary classifiers, which these models do not build (each family's remap leaves them out).
+/// </summary>
+public abstract class InceptionNet : ZooModel
+{
+    private readonly string[] _trunk;
+
+    /// <summary>Creates the model; <paramref name="trunk"/> names the children <see cref="ForwardFeatures"/> runs, in order.</summary>
+    protected InceptionNet(string name, ModelOptions options, string[] trunk) : base(name, options.NumClasses, options.InChans) => _trunk = trunk;
+
+    /// <summary>Adds the classifier end after the trunk: avgpool, dropout, fc.</summary>
+    protected void AddClassifier(double dropout, int numClasses)
+    {
+        Add("avgpool", nn.AdaptiveAvgPool2d(1));
+        Add("dropout", nn.Dropout(dropout));
+        Add("fc", CreateHead(numClasses));
+    }
+
+    /// <summary>Whether RGB inputs are re-normalised by <see cref="TransformImageNetInput"/> first.</summary>
+    protected abstract bool TransformInput { get; }
+
+    /// <inheritdoc />
+    public override string HeadPath => "fc";
+
+    /// <inheritdoc />
+    public override Tensor ForwardFeatures(Tensor x)
+    {
+        if (TransformInput && x.shape[1] == 3) x = TransformImageNetInput(x);
+        foreach (var name in _trunk) x = Run(name, x);
+        return x;
+    }
+
+    /// <inheritdoc />
+    public override Tensor ForwardHead(Tensor features, bool preLogits = false)
+    {
+        var pooled = Run("avgpool", features).flatten(1);
+        return preLogits ? pooled : Run("fc", Run("dropout", pooled));
+    }
+
+    /// <summary>Maps ImageNet-normalised RGB to the (x − 0.5)/0.5 scaling of the ported Inception weights (torchvision's <c>transform_input</c>).</summary>
+    internal static Tensor TransformImageNetInput(Tensor x)
+    {
+        var c0 = x[.., 0].unsqueeze(1) * (0.229 / 0.5) + (0.485 - 0.5) / 0.5;
+        var c1 = x[.., 1].unsqueeze(1) * (0.224 / 0.5) + (0.456 - 0.5) / 0.5;
+        var c2 = x[.., 2].unsqueeze(1) * (0.225 / 0.5) + (0.406 - 0.5) / 0.5;
+        return cat([c0, c1, c2], 1);
+    }
+}
+
 /// <summary>GoogLeNet with torchvision's names (conv1…inception5b, avgpool, dropout, fc), without aux1/aux2.</summary>
-public sealed class GoogLeNet : ZooModel, ICheckpointAdapter
+public sealed class GoogLeNet : InceptionNet, ICheckpointAdapter
 {
     private static readonly string[] Order =
         ["conv1", "maxpool1", "conv2", "conv3", "maxpool2", "inception3a", "inception3b", "maxpool3", "inception4a", "inception4b",
          "inception4c", "inception4d", "inception4e", "maxpool4", "inception5a", "inception5b"];
 
     /// <summary>Builds the network with torchvision's initialisation (truncated normal σ 0.01).</summary>
-    public GoogLeNet(GoogLeNetConfig config, ModelOptions options) : base(nameof(GoogLeNet), options.NumClasses, options.InChans)
+    public GoogLeNet(GoogLeNetConfig config, ModelOptions options) : base(nameof(GoogLeNet), options, Order)
     {
         Config = config;
         Add("conv1", new BasicConv2d(options.InChans, 64, 7, stride: 2, padding: 3));
@@ -78,9 +129,7 @@ public sealed class GoogLeNet : ZooModel, ICheckpointAdapter
         Add("maxpool4", nn.MaxPool2d(2, stride: 2, ceil_mode: true));
         Add("inception5a", new InceptionBlock(832, 256, 160, 320, 32, 128, 128));
         Add("inception5b", new InceptionBlock(832, 384, 192, 384, 48, 128, 128));
-        Add("avgpool", nn.AdaptiveAvgPool2d(1));
-        Add("dropout", nn.Dropout(options.DropRate ?? config.Dropout));
-        Add("fc", CreateHead(options.NumClasses));
+        AddClassifier(options.DropRate ?? config.Dropout, options.NumClasses);
         VisionBlocks.InitTruncNormal(this, 0.01);
     }
 
@@ -91,48 +140,19 @@ public sealed class GoogLeNet : ZooModel, ICheckpointAdapter
     public override int NumFeatures => 1024;
 
     /// <inheritdoc />
-    public override string HeadPath => "fc";
-
-    /// <inheritdoc />
     public override string? StemConvPath => "conv1.conv";
 
     /// <inheritdoc />
-    public override Tensor ForwardFeatures(Tensor x)
-    {
-        if (Config.TransformInput && x.shape[1] == 3) x = TransformImageNetInput(x);
-        foreach (var name in Order) x = Run(name, x);
-        return x;
-    }
+    protected override bool TransformInput => Config.TransformInput;
 
     /// <inheritdoc />
-    public override Tensor ForwardHead(Tensor features, bool preLogits = false)
-    {
-        var pooled = Run("avgpool", features).flatten(1);
-        return preLogits ? pooled : Run("fc", Run("dropout", pooled));
-    }
-
-    /// <inheritdoc />
-    protected override nn.Module<Tensor, Tensor> CreateHead(int numClasses)
-    {
-        if (numClasses == 0) return nn.Identity();
-        var fc = nn.Linear(1024, numClasses);
-        VisionBlocks.InitTruncNormal(fc, 0.01);
-        return fc;
-    }
+    protected override nn.Module<Tensor, Tensor> CreateHead(int numClasses) =>
+        ClassifierHead.Linear(1024, numClasses, fc => VisionBlocks.InitTruncNormal(fc, 0.01));
 
     /// <inheritdoc />
     public override IReadOnlyList<ParameterGroup> ParameterGroups() =>
         Layers.GroupsByPrefix(this, [("stem", ["conv1", "conv2", "conv3"]), ("inception3", ["inception3*"]), ("inception4", ["inception4*"]),
             ("inception5", ["inception5*"]), ("head", ["fc"])]);
-
-    /// <summary>Maps ImageNet-normalised RGB to the (x − 0.5)/0.5 scaling of the ported Inception weights (torchvision's <c>transform_input</c>).</summary>
-    internal static Tensor TransformImageNetInput(Tensor x)
-    {
-        var c0 = x[.., 0].unsqueeze(1) * (0.229 / 0.5) + (0.485 - 0.5) / 0.5;
-        var c1 = x[.., 1].unsqueeze(1) * (0.224 / 0.5) + (0.456 - 0.5) / 0.5;
-        var c2 = x[.., 2].unsqueeze(1) * (0.225 / 0.5) + (0.406 - 0.5) / 0.5;
-        return cat([c0, c1, c2], 1);
-    }
 
     /// <summary>Drops the auxiliary classifiers' weights (aux1.*, aux2.*) of the official checkpoint, as torchvision does after loading.</summary>
     public Dictionary<string, Tensor> AdaptCheckpoint(Dictionary<string, Tensor> stateDict) => GoogLeNetFamily.Remap(stateDict);
@@ -150,7 +170,5 @@ public static class GoogLeNetFamily
     }
 
     /// <summary>Checkpoint remap: the official file also holds the auxiliary classifiers (aux1, aux2), which this model does not have.</summary>
-    public static Dictionary<string, Tensor> Remap(Dictionary<string, Tensor> stateDict) =>
-        stateDict.Where(kv => !kv.Key.StartsWith("aux1.", StringComparison.Ordinal) && !kv.Key.StartsWith("aux2.", StringComparison.Ordinal))
-            .ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+    public static Dictionary<string, Tensor> Remap(Dictionary<string, Tensor> stateDict) => CheckpointKeys.Without(stateDict, "aux1.", "aux2.");
 }

@@ -7,7 +7,8 @@ namespace ModelZoo.Models.Vision;
 
 // Inception v3 with torchvision's parameter names (torchvision/models/inception.py), without the auxiliary
 // classifier (torchvision drops it after loading its weights). File order, as in every family: config, blocks,
-// model, variants + weight tags, checkpoint remap. BasicConv2d is shared with GoogLeNet (GoogLeNet.cs).
+// model, variants + weight tags, checkpoint remap. BasicConv2d and the InceptionNet base (trunk order, input transform,
+// avgpool → dropout → fc) are shared with GoogLeNet (GoogLeNet.cs).
 
 /// <summary>Configuration of Inception v3.</summary>
 /// <param name="TransformInput">Re-normalise ImageNet-normalised inputs to the [-1, 1] scaling the ported weights expect.</param>
@@ -130,14 +131,14 @@ public sealed class InceptionE : InceptionV3Block
 }
 
 /// <summary>Inception v3 with torchvision's names (Conv2d_1a_3x3 … Mixed_7c, avgpool, dropout, fc), without AuxLogits.</summary>
-public sealed class InceptionV3 : ZooModel, ICheckpointAdapter
+public sealed class InceptionV3 : InceptionNet, ICheckpointAdapter
 {
     private static readonly string[] Order =
         ["Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d_3b_1x1", "Conv2d_4a_3x3", "maxpool2",
          "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c"];
 
     /// <summary>Builds the network (truncated normal σ 0.1 as torchvision's init).</summary>
-    public InceptionV3(InceptionV3Config config, ModelOptions options) : base(nameof(InceptionV3), options.NumClasses, options.InChans)
+    public InceptionV3(InceptionV3Config config, ModelOptions options) : base(nameof(InceptionV3), options, Order)
     {
         Config = config;
         Add("Conv2d_1a_3x3", new BasicConv2d(options.InChans, 32, 3, stride: 2));
@@ -158,9 +159,7 @@ public sealed class InceptionV3 : ZooModel, ICheckpointAdapter
         Add("Mixed_7a", new InceptionD(768));
         Add("Mixed_7b", new InceptionE(1280));
         Add("Mixed_7c", new InceptionE(2048));
-        Add("avgpool", nn.AdaptiveAvgPool2d(1));
-        Add("dropout", nn.Dropout(options.DropRate ?? config.Dropout));
-        Add("fc", CreateHead(options.NumClasses));
+        AddClassifier(options.DropRate ?? config.Dropout, options.NumClasses);
         VisionBlocks.InitTruncNormal(this, 0.1);
     }
 
@@ -169,9 +168,6 @@ public sealed class InceptionV3 : ZooModel, ICheckpointAdapter
 
     /// <inheritdoc />
     public override int NumFeatures => 2048;
-
-    /// <inheritdoc />
-    public override string HeadPath => "fc";
 
     /// <inheritdoc />
     public override string? StemConvPath => "Conv2d_1a_3x3.conv";
@@ -183,26 +179,15 @@ public sealed class InceptionV3 : ZooModel, ICheckpointAdapter
     public override Tensor ForwardFeatures(Tensor x)
     {
         if (x.shape[2] < 75 || x.shape[3] < 75) throw new ArgumentException($"Inception v3 needs inputs of at least 75×75, got {x.shape[2]}×{x.shape[3]} (InceptionV3.cs); resize the images (its weights expect 299×299).");
-        if (Config.TransformInput && x.shape[1] == 3) x = GoogLeNet.TransformImageNetInput(x);
-        foreach (var name in Order) x = Run(name, x);
-        return x;
+        return base.ForwardFeatures(x);
     }
 
     /// <inheritdoc />
-    public override Tensor ForwardHead(Tensor features, bool preLogits = false)
-    {
-        var pooled = Run("avgpool", features).flatten(1);
-        return preLogits ? pooled : Run("fc", Run("dropout", pooled));
-    }
+    protected override bool TransformInput => Config.TransformInput;
 
     /// <inheritdoc />
-    protected override nn.Module<Tensor, Tensor> CreateHead(int numClasses)
-    {
-        if (numClasses == 0) return nn.Identity();
-        var fc = nn.Linear(2048, numClasses);
-        VisionBlocks.InitTruncNormal(fc, 0.1);
-        return fc;
-    }
+    protected override nn.Module<Tensor, Tensor> CreateHead(int numClasses) =>
+        ClassifierHead.Linear(2048, numClasses, fc => VisionBlocks.InitTruncNormal(fc, 0.1));
 
     /// <inheritdoc />
     public override IReadOnlyList<ParameterGroup> ParameterGroups() =>
@@ -225,6 +210,5 @@ public static class InceptionV3Family
     }
 
     /// <summary>Checkpoint remap: the official file also holds the auxiliary classifier (AuxLogits), which this model does not have.</summary>
-    public static Dictionary<string, Tensor> Remap(Dictionary<string, Tensor> stateDict) =>
-        stateDict.Where(kv => !kv.Key.StartsWith("AuxLogits.", StringComparison.Ordinal)).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+    public static Dictionary<string, Tensor> Remap(Dictionary<string, Tensor> stateDict) => CheckpointKeys.Without(stateDict, "AuxLogits.");
 }

@@ -94,15 +94,12 @@ public sealed class MNASNet : ZooModel, ICheckpointAdapter
     }
 
     /// <inheritdoc />
-    protected override nn.Module<Tensor, Tensor> CreateHead(int numClasses)
-    {
-        if (numClasses == 0) return nn.Identity();
-        var fc = nn.Linear(1280, numClasses);
-        using var noGrad = no_grad();
-        nn.init.kaiming_uniform_(fc.weight, mode: nn.init.FanInOut.FanOut, nonlinearity: nn.init.NonlinearityType.Sigmoid);
-        nn.init.zeros_(fc.bias!);
-        return fc;
-    }
+    protected override nn.Module<Tensor, Tensor> CreateHead(int numClasses) =>
+        ClassifierHead.Linear(1280, numClasses, fc =>
+        {
+            nn.init.kaiming_uniform_(fc.weight, mode: nn.init.FanInOut.FanOut, nonlinearity: nn.init.NonlinearityType.Sigmoid);
+            nn.init.zeros_(fc.bias!);
+        });
 
     /// <summary>
     /// torchvision's "version 1" checkpoints (the official mnasnet0_5 file) have a fixed 32/16-channel stem whatever

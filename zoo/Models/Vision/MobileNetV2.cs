@@ -42,13 +42,13 @@ public sealed class MobileNetV2Block : ZooModule
 }
 
 /// <summary>MobileNetV2 with torchvision's names: features (0 = stem, 1–17 = blocks, 18 = last 1×1), classifier (0 = dropout, 1 = linear).</summary>
-public sealed class MobileNetV2 : ZooModel
+public sealed class MobileNetV2 : MobileNetLayoutModel
 {
     private readonly int _numFeatures;
     private readonly int _numBlocks;
 
     /// <summary>Builds the network with torchvision's initialisation.</summary>
-    public MobileNetV2(MobileNetV2Config config, ModelOptions options) : base(nameof(MobileNetV2), options.NumClasses, options.InChans)
+    public MobileNetV2(MobileNetV2Config config, ModelOptions options) : base(nameof(MobileNetV2), options)
     {
         Config = config;
         int input = VisionBlocks.MakeDivisible(32 * config.WidthMult, 8);
@@ -67,8 +67,7 @@ public sealed class MobileNetV2 : ZooModel
         }
         _numBlocks = idx - 1;
         features.Append($"{idx}", VisionBlocks.ConvNormAct(input, _numFeatures, 1, activation: () => nn.ReLU6(inplace: true)));
-        Add("features", features);
-        Add("classifier", new ZooSequential(nn.Dropout(options.DropRate ?? config.Dropout), CreateHead(options.NumClasses)));
+        AddFeaturesAndClassifier(features, options.DropRate ?? config.Dropout, options.NumClasses);
         Layers.InitConvNet(this);
         VisionBlocks.InitLinearNormal(this, 0.01);
     }
@@ -80,28 +79,12 @@ public sealed class MobileNetV2 : ZooModel
     public override int NumFeatures => _numFeatures;
 
     /// <inheritdoc />
-    public override string HeadPath => "classifier.1";
-
-    /// <inheritdoc />
-    public override string? StemConvPath => "features.0.0";
-
-    /// <inheritdoc />
-    public override Tensor ForwardFeatures(Tensor x) => Run("features", x);
-
-    /// <inheritdoc />
-    public override Tensor ForwardHead(Tensor features, bool preLogits = false)
-    {
-        var pooled = nn.functional.adaptive_avg_pool2d(features, [1, 1]).flatten(1);
-        return preLogits ? pooled : Run("classifier", pooled);
-    }
-
-    /// <inheritdoc />
     protected override nn.Module<Tensor, Tensor> CreateHead(int numClasses) =>
-        numClasses == 0 ? nn.Identity() : nn.Linear(_numFeatures, numClasses);
+        ClassifierHead.Linear(_numFeatures, numClasses);
 
     /// <inheritdoc />
     public override IReadOnlyList<ParameterGroup> ParameterGroups() =>
-        Layers.GroupsByPrefix(this, [("stem", ["features.0"]), .. Enumerable.Range(1, _numBlocks + 1).Select(i => ($"features.{i}", new[] { $"features.{i}" })), ("head", ["classifier"])]);
+        VisionBlocks.FeatureStageGroups(this, _numBlocks + 1);
 }
 
 /// <summary>Registers MobileNetV2: variant, weight tags with torchvision's URLs, preprocessing and metrics.</summary>

@@ -114,17 +114,17 @@ public sealed class MobileNetV3 : ZooModel
     /// <summary>Pools, then runs the classifier; with <paramref name="preLogits"/> it stops before the last Linear and returns <see cref="NumFeatures"/> values per sample.</summary>
     public override Tensor ForwardHead(Tensor features, bool preLogits = false)
     {
-        var pooled = nn.functional.adaptive_avg_pool2d(features, [1, 1]).flatten(1);
+        var pooled = ClassifierHead.GlobalAvgPool(features);
         return preLogits ? VisionBlocks.RunUntil(GetChild("classifier"), "3", pooled) : Run("classifier", pooled);
     }
 
     /// <inheritdoc />
     protected override nn.Module<Tensor, Tensor> CreateHead(int numClasses) =>
-        numClasses == 0 ? nn.Identity() : nn.Linear(Config.LastChannel, numClasses);
+        ClassifierHead.Linear(Config.LastChannel, numClasses);
 
     /// <inheritdoc />
     public override IReadOnlyList<ParameterGroup> ParameterGroups() =>
-        Layers.GroupsByPrefix(this, [("stem", ["features.0"]), .. Enumerable.Range(1, Config.Blocks.Length + 1).Select(i => ($"features.{i}", new[] { $"features.{i}" })), ("head", ["classifier"])]);
+        VisionBlocks.FeatureStageGroups(this, Config.Blocks.Length + 1);
 }
 
 /// <summary>Registers MobileNetV3 small and large with torchvision's weight tags.</summary>

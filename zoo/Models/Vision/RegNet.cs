@@ -2,6 +2,7 @@ using TorchSharp;
 using ModelZoo.Models;
 using static TorchSharp.torch;
 using TV = ModelZoo.Models.TorchvisionWeights;
+using TorchvisionFile = (string Hash, double Top1, double Top5);
 
 namespace ModelZoo.Models.Vision;
 
@@ -143,13 +144,8 @@ public sealed class RegNet : ZooModel
     }
 
     /// <inheritdoc />
-    protected override nn.Module<Tensor, Tensor> CreateHead(int numClasses)
-    {
-        if (numClasses == 0) return nn.Identity();
-        var fc = nn.Linear(_numFeatures, numClasses);
-        VisionBlocks.InitLinearNormal(fc, 0.01);
-        return fc;
-    }
+    protected override nn.Module<Tensor, Tensor> CreateHead(int numClasses) =>
+        ClassifierHead.Linear(_numFeatures, numClasses, fc => VisionBlocks.InitLinearNormal(fc, 0.01));
 
     /// <inheritdoc />
     public override IReadOnlyList<ParameterGroup> ParameterGroups() =>
@@ -162,62 +158,47 @@ public static class RegNetFamily
     /// <summary>Adds the RegNet variants to <paramref name="catalog"/>.</summary>
     public static void Register(ModelCatalog catalog)
     {
-        Add(catalog, "regnet_y_400mf", new(16, 48, 27.89, 2.09, 8, 0.25), 4_344_144,
-            TV.Tag("imagenet1k_v1", "regnet_y_400mf-c65dace8.pth", 74.046, 91.716, 256, 224),
-            TV.Tag("imagenet1k_v2", "regnet_y_400mf-e6988f5f.pth", 75.804, 92.742, 232, 224));
-        Add(catalog, "regnet_y_800mf", new(14, 56, 38.84, 2.4, 16, 0.25), 6_432_512,
-            TV.Tag("imagenet1k_v1", "regnet_y_800mf-1b27b58c.pth", 76.42, 93.136, 256, 224),
-            TV.Tag("imagenet1k_v2", "regnet_y_800mf-58fc7688.pth", 78.828, 94.502, 232, 224));
-        Add(catalog, "regnet_y_1_6gf", new(27, 48, 20.71, 2.65, 24, 0.25), 11_202_430,
-            TV.Tag("imagenet1k_v1", "regnet_y_1_6gf-b11a554e.pth", 77.95, 93.966, 256, 224),
-            TV.Tag("imagenet1k_v2", "regnet_y_1_6gf-0d7bc02a.pth", 80.876, 95.444, 232, 224));
-        Add(catalog, "regnet_y_3_2gf", new(21, 80, 42.63, 2.66, 24, 0.25), 19_436_338,
-            TV.Tag("imagenet1k_v1", "regnet_y_3_2gf-b5a9779c.pth", 78.948, 94.576, 256, 224),
-            TV.Tag("imagenet1k_v2", "regnet_y_3_2gf-9180c971.pth", 81.982, 95.972, 232, 224));
-        Add(catalog, "regnet_y_8gf", new(17, 192, 76.82, 2.19, 56, 0.25), 39_381_472,
-            TV.Tag("imagenet1k_v1", "regnet_y_8gf-d0d0e4a8.pth", 80.032, 95.048, 256, 224),
-            TV.Tag("imagenet1k_v2", "regnet_y_8gf-dc2b1b54.pth", 82.828, 96.33, 232, 224));
-        Add(catalog, "regnet_y_16gf", new(18, 200, 106.23, 2.48, 112, 0.25), 83_590_140,
-            TV.Tag("imagenet1k_v1", "regnet_y_16gf-9e6ed7dd.pth", 80.424, 95.24, 256, 224),
-            TV.Tag("imagenet1k_v2", "regnet_y_16gf-3e4a00f9.pth", 82.886, 96.328, 232, 224),
-            TV.Tag("imagenet1k_swag_e2e_v1", "regnet_y_16gf_swag-43afe44d.pth", 86.012, 98.054, 384, 384, Interpolation.Bicubic),
-            TV.Tag("imagenet1k_swag_linear_v1", "regnet_y_16gf_lc_swag-f3ec0043.pth", 83.976, 97.244, 224, 224, Interpolation.Bicubic));
-        Add(catalog, "regnet_y_32gf", new(20, 232, 115.89, 2.53, 232, 0.25), 145_046_770,
-            TV.Tag("imagenet1k_v1", "regnet_y_32gf-4dee3f7a.pth", 80.878, 95.34, 256, 224),
-            TV.Tag("imagenet1k_v2", "regnet_y_32gf-8db6d4b5.pth", 83.368, 96.498, 232, 224),
-            TV.Tag("imagenet1k_swag_e2e_v1", "regnet_y_32gf_swag-04fdfa75.pth", 86.838, 98.362, 384, 384, Interpolation.Bicubic),
-            TV.Tag("imagenet1k_swag_linear_v1", "regnet_y_32gf_lc_swag-e1583746.pth", 84.622, 97.48, 224, 224, Interpolation.Bicubic));
-        Add(catalog, "regnet_y_128gf", new(27, 456, 160.83, 2.52, 264, 0.25), 644_812_894, "imagenet1k_swag_e2e_v1",
-            TV.Tag("imagenet1k_swag_e2e_v1", "regnet_y_128gf_swag-c8ce3e52.pth", 88.228, 98.682, 384, 384, Interpolation.Bicubic),
-            TV.Tag("imagenet1k_swag_linear_v1", "regnet_y_128gf_lc_swag-cbe8ce12.pth", 86.068, 97.844, 224, 224, Interpolation.Bicubic));
-        Add(catalog, "regnet_x_400mf", new(22, 24, 24.48, 2.54, 16), 5_495_976,
-            TV.Tag("imagenet1k_v1", "regnet_x_400mf-adf1edd5.pth", 72.834, 90.95, 256, 224),
-            TV.Tag("imagenet1k_v2", "regnet_x_400mf-62229a5f.pth", 74.864, 92.322, 232, 224));
-        Add(catalog, "regnet_x_800mf", new(16, 56, 35.73, 2.28, 16), 7_259_656,
-            TV.Tag("imagenet1k_v1", "regnet_x_800mf-ad17e45c.pth", 75.212, 92.348, 256, 224),
-            TV.Tag("imagenet1k_v2", "regnet_x_800mf-94a99ebd.pth", 77.522, 93.826, 232, 224));
-        Add(catalog, "regnet_x_1_6gf", new(18, 80, 34.01, 2.25, 24), 9_190_136,
-            TV.Tag("imagenet1k_v1", "regnet_x_1_6gf-e3633e7f.pth", 77.04, 93.44, 256, 224),
-            TV.Tag("imagenet1k_v2", "regnet_x_1_6gf-a12f2b72.pth", 79.668, 94.922, 232, 224));
-        Add(catalog, "regnet_x_3_2gf", new(25, 88, 26.31, 2.25, 48), 15_296_552,
-            TV.Tag("imagenet1k_v1", "regnet_x_3_2gf-f342aeae.pth", 78.364, 93.992, 256, 224),
-            TV.Tag("imagenet1k_v2", "regnet_x_3_2gf-7071aa85.pth", 81.196, 95.43, 232, 224));
-        Add(catalog, "regnet_x_8gf", new(23, 80, 49.56, 2.88, 120), 39_572_648,
-            TV.Tag("imagenet1k_v1", "regnet_x_8gf-03ceed89.pth", 79.344, 94.686, 256, 224),
-            TV.Tag("imagenet1k_v2", "regnet_x_8gf-2b70d774.pth", 81.682, 95.678, 232, 224));
-        Add(catalog, "regnet_x_16gf", new(22, 216, 55.59, 2.1, 128), 54_278_536,
-            TV.Tag("imagenet1k_v1", "regnet_x_16gf-2007eb11.pth", 80.058, 94.944, 256, 224),
-            TV.Tag("imagenet1k_v2", "regnet_x_16gf-ba3796d7.pth", 82.716, 96.196, 232, 224));
-        Add(catalog, "regnet_x_32gf", new(23, 320, 69.86, 2.0, 168), 107_811_560,
-            TV.Tag("imagenet1k_v1", "regnet_x_32gf-9d47f8d0.pth", 80.622, 95.248, 256, 224),
-            TV.Tag("imagenet1k_v2", "regnet_x_32gf-6eb8fdc6.pth", 83.014, 96.288, 232, 224));
+        foreach (var v in Variants)
+        {
+            var tags = new List<WeightTag>();
+            if (v.V1 is { } v1) tags.Add(TV.Tag("imagenet1k_v1", $"{v.Name}-{v1.Hash}.pth", v1.Top1, v1.Top5, 256, 224));
+            if (v.V2 is { } v2) tags.Add(TV.Tag("imagenet1k_v2", $"{v.Name}-{v2.Hash}.pth", v2.Top1, v2.Top5, 232, 224));
+            if (v.Swag is { E2e: var e2e, Linear: var linear })
+            {
+                tags.Add(TV.Tag("imagenet1k_swag_e2e_v1", $"{v.Name}_swag-{e2e.Hash}.pth", e2e.Top1, e2e.Top5, 384, 384, Interpolation.Bicubic));
+                tags.Add(TV.Tag("imagenet1k_swag_linear_v1", $"{v.Name}_lc_swag-{linear.Hash}.pth", linear.Top1, linear.Top5, 224, 224, Interpolation.Bicubic));
+            }
+            TV.Register(catalog, v.Name, "regnet", v.Config, o => new RegNet(v.Config, o), v.Parameters, [.. tags],
+                defaultTag: v.V2 is null ? "imagenet1k_swag_e2e_v1" : "imagenet1k_v2");
+        }
     }
 
-    private static void Add(ModelCatalog catalog, string name, RegNetConfig config, long parameters, params WeightTag[] tags) =>
-        Add(catalog, name, config, parameters, "imagenet1k_v2", tags);
+    /// <summary>
+    /// One variant: its configuration (depth, w0, wa, wm, group width[, SE ratio]), parameter count and weights, each
+    /// as the hash prefix of the file and the reported ImageNet-1k acc@1 and acc@5: imagenet1k_v1 (resize 256), imagenet1k_v2 (resize 232, the default where present), and SWAG end-to-end
+    /// (384, bicubic) and linear-classifier (224, bicubic) weights. File names follow torchvision's
+    /// <c>name-hash.pth</c>, <c>name_swag-hash.pth</c> and <c>name_lc_swag-hash.pth</c>.
+    /// </summary>
+    private sealed record Variant(string Name, RegNetConfig Config, long Parameters, TorchvisionFile? V1, TorchvisionFile? V2, (TorchvisionFile E2e, TorchvisionFile Linear)? Swag = null);
 
-    private static void Add(ModelCatalog catalog, string name, RegNetConfig config, long parameters, string defaultTag, params WeightTag[] tags) =>
-        TV.Register(catalog, name, "regnet", config, o => new RegNet(config, o), parameters, tags, defaultTag: defaultTag);
+    private static readonly Variant[] Variants =
+    [
+        new("regnet_y_400mf", new(16, 48, 27.89, 2.09, 8, 0.25), 4_344_144, ("c65dace8", 74.046, 91.716), ("e6988f5f", 75.804, 92.742)),
+        new("regnet_y_800mf", new(14, 56, 38.84, 2.4, 16, 0.25), 6_432_512, ("1b27b58c", 76.42, 93.136), ("58fc7688", 78.828, 94.502)),
+        new("regnet_y_1_6gf", new(27, 48, 20.71, 2.65, 24, 0.25), 11_202_430, ("b11a554e", 77.95, 93.966), ("0d7bc02a", 80.876, 95.444)),
+        new("regnet_y_3_2gf", new(21, 80, 42.63, 2.66, 24, 0.25), 19_436_338, ("b5a9779c", 78.948, 94.576), ("9180c971", 81.982, 95.972)),
+        new("regnet_y_8gf", new(17, 192, 76.82, 2.19, 56, 0.25), 39_381_472, ("d0d0e4a8", 80.032, 95.048), ("dc2b1b54", 82.828, 96.33)),
+        new("regnet_y_16gf", new(18, 200, 106.23, 2.48, 112, 0.25), 83_590_140, ("9e6ed7dd", 80.424, 95.24), ("3e4a00f9", 82.886, 96.328), (("43afe44d", 86.012, 98.054), ("f3ec0043", 83.976, 97.244))),
+        new("regnet_y_32gf", new(20, 232, 115.89, 2.53, 232, 0.25), 145_046_770, ("4dee3f7a", 80.878, 95.34), ("8db6d4b5", 83.368, 96.498), (("04fdfa75", 86.838, 98.362), ("e1583746", 84.622, 97.48))),
+        new("regnet_y_128gf", new(27, 456, 160.83, 2.52, 264, 0.25), 644_812_894, null, null, (("c8ce3e52", 88.228, 98.682), ("cbe8ce12", 86.068, 97.844))),
+        new("regnet_x_400mf", new(22, 24, 24.48, 2.54, 16), 5_495_976, ("adf1edd5", 72.834, 90.95), ("62229a5f", 74.864, 92.322)),
+        new("regnet_x_800mf", new(16, 56, 35.73, 2.28, 16), 7_259_656, ("ad17e45c", 75.212, 92.348), ("94a99ebd", 77.522, 93.826)),
+        new("regnet_x_1_6gf", new(18, 80, 34.01, 2.25, 24), 9_190_136, ("e3633e7f", 77.04, 93.44), ("a12f2b72", 79.668, 94.922)),
+        new("regnet_x_3_2gf", new(25, 88, 26.31, 2.25, 48), 15_296_552, ("f342aeae", 78.364, 93.992), ("7071aa85", 81.196, 95.43)),
+        new("regnet_x_8gf", new(23, 80, 49.56, 2.88, 120), 39_572_648, ("03ceed89", 79.344, 94.686), ("2b70d774", 81.682, 95.678)),
+        new("regnet_x_16gf", new(22, 216, 55.59, 2.1, 128), 54_278_536, ("2007eb11", 80.058, 94.944), ("ba3796d7", 82.716, 96.196)),
+        new("regnet_x_32gf", new(23, 320, 69.86, 2.0, 168), 107_811_560, ("9d47f8d0", 80.622, 95.248), ("6eb8fdc6", 83.014, 96.288)),
+    ];
 
     // Checkpoint remap: none needed; torchvision's checkpoints use these names.
 }

@@ -138,7 +138,7 @@ public sealed partial class ResNet : ZooModel
 
     /// <inheritdoc />
     protected override nn.Module<Tensor, Tensor> CreateHead(int numClasses) =>
-        numClasses == 0 ? nn.Identity() : nn.Linear(_numFeatures, numClasses);
+        ClassifierHead.Linear(_numFeatures, numClasses);
 
     /// <inheritdoc />
     public override IReadOnlyList<ParameterGroup> ParameterGroups() =>

@@ -105,7 +105,7 @@ public sealed class ShuffleNetV2 : ZooModel
 
     /// <inheritdoc />
     protected override nn.Module<Tensor, Tensor> CreateHead(int numClasses) =>
-        numClasses == 0 ? nn.Identity() : nn.Linear(NumFeatures, numClasses);
+        ClassifierHead.Linear(NumFeatures, numClasses);
 
     /// <inheritdoc />
     public override IReadOnlyList<ParameterGroup> ParameterGroups() =>

@@ -81,7 +81,7 @@ public sealed class SqueezeNet : ZooModel
 
     /// <summary>Classifier (dropout, final conv, ReLU, pool) then flatten; with <paramref name="preLogits"/> the pooled 512 features.</summary>
     public override Tensor ForwardHead(Tensor features, bool preLogits = false) => preLogits
-        ? nn.functional.adaptive_avg_pool2d(features, [1, 1]).flatten(1)
+        ? ClassifierHead.GlobalAvgPool(features)
         : Run("classifier", features).flatten(1);
 
     /// <summary>A 1×1 convolution to <paramref name="numClasses"/> channels (normal σ 0.01), or identity for 0.</summary>

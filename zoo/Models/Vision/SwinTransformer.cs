@@ -269,18 +269,13 @@ public sealed class SwinTransformer : ZooModel
     public override Tensor ForwardHead(Tensor features, bool preLogits = false)
     {
         var pooled = Run("norm", features).permute(0, 3, 1, 2);
-        pooled = nn.functional.adaptive_avg_pool2d(pooled, [1, 1]).flatten(1);
+        pooled = ClassifierHead.GlobalAvgPool(pooled);
         return preLogits ? pooled : Run("head", pooled);
     }
 
     /// <inheritdoc />
-    protected override nn.Module<Tensor, Tensor> CreateHead(int numClasses)
-    {
-        if (numClasses == 0) return nn.Identity();
-        var fc = nn.Linear(_numFeatures, numClasses);
-        VisionBlocks.InitTruncNormal(fc);
-        return fc;
-    }
+    protected override nn.Module<Tensor, Tensor> CreateHead(int numClasses) =>
+        ClassifierHead.Linear(_numFeatures, numClasses, fc => VisionBlocks.InitTruncNormal(fc));
 
     /// <summary>Groups: stem (patch embedding), each stage with the patch merging before it, head (final norm and head).</summary>
     public override IReadOnlyList<ParameterGroup> ParameterGroups() =>

@@ -77,13 +77,8 @@ public sealed class VGG : ZooModel
     }
 
     /// <inheritdoc />
-    protected override nn.Module<Tensor, Tensor> CreateHead(int numClasses)
-    {
-        if (numClasses == 0) return nn.Identity();
-        var fc = nn.Linear(4096, numClasses);
-        VisionBlocks.InitLinearNormal(fc, 0.01);
-        return fc;
-    }
+    protected override nn.Module<Tensor, Tensor> CreateHead(int numClasses) =>
+        ClassifierHead.Linear(4096, numClasses, fc => VisionBlocks.InitLinearNormal(fc, 0.01));
 
     /// <summary>Groups: stem (first conv block), one group per pooling stage of the features, the classifier's hidden layers, head.</summary>
     public override IReadOnlyList<ParameterGroup> ParameterGroups()

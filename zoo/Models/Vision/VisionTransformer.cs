@@ -172,15 +172,12 @@ public sealed class VisionTransformer : ZooModel, ICheckpointAdapter
     }
 
     /// <inheritdoc />
-    protected override nn.Module<Tensor, Tensor> CreateHead(int numClasses)
-    {
-        if (numClasses == 0) return nn.Identity();
-        var fc = nn.Linear(Config.HiddenDim, numClasses);
-        using var noGrad = no_grad();
-        nn.init.zeros_(fc.weight);
-        nn.init.zeros_(fc.bias!);
-        return fc;
-    }
+    protected override nn.Module<Tensor, Tensor> CreateHead(int numClasses) =>
+        ClassifierHead.Linear(Config.HiddenDim, numClasses, fc =>
+        {
+            nn.init.zeros_(fc.weight);
+            nn.init.zeros_(fc.bias!);
+        });
 
     /// <summary>Groups: stem (conv_proj, class_token, pos_embedding), one group per encoder layer (for layer-wise decay), head (final ln and heads).</summary>
     public override IReadOnlyList<ParameterGroup> ParameterGroups() =>
@@ -256,11 +253,6 @@ public static class VisionTransformerFamily
             description: $"{name} ({config}) as in torchvision; other input sizes interpolate the position embedding.");
 
     /// <summary>Checkpoint remap: ViT checkpoints saved before torchvision 0.13 name the MLP layers <c>linear_1</c>/<c>linear_2</c>; now <c>0</c>/<c>3</c>.</summary>
-    public static Dictionary<string, Tensor> Remap(Dictionary<string, Tensor> stateDict)
-    {
-        var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        foreach (var (key, value) in stateDict)
-            result[key.Replace(".mlp.linear_1.", ".mlp.0.", StringComparison.Ordinal).Replace(".mlp.linear_2.", ".mlp.3.", StringComparison.Ordinal)] = value;
-        return result;
-    }
+    public static Dictionary<string, Tensor> Remap(Dictionary<string, Tensor> stateDict) =>
+        CheckpointKeys.Renamed(stateDict, key => key.Replace(".mlp.linear_1.", ".mlp.0.", StringComparison.Ordinal).Replace(".mlp.linear_2.", ".mlp.3.", StringComparison.Ordinal));
 }
