@@ -68,16 +68,34 @@ public static class LibStdCxxCompat
     {
         var report = Inspect(library, systemLibStdCxx);
         if (report.State != NativeFixState.Required) return report;
+        MarkMarkerVersionsWeak(library);
+        var after = Inspect(library, systemLibStdCxx);
+        if (after.State != NativeFixState.Applied)
+            throw new NativeFixException($"Patching {library} did not take effect: {after.Message}");
+        return after;
+    }
+
+    /// <summary>
+    /// Marks the <see cref="MarkerVersions"/> needs of <paramref name="library"/> weak whatever this machine's libstdc++
+    /// provides: for outputs that will run on other machines (a tool package, a publish for another OS). Harmless where
+    /// the version exists (a weak need that is satisfied binds as usual); other needs are left as they are.
+    /// </summary>
+    /// <returns>How many needs were changed (0 when they were weak already).</returns>
+    public static int ApplyForAnyMachine(string library)
+    {
+        int before = ElfVersionNeeds.ReadNeeds(library).Count(n => MarkerVersions.Contains(n.Version) && !n.IsWeak);
+        if (before > 0) MarkMarkerVersionsWeak(library);
+        return before;
+    }
+
+    private static void MarkMarkerVersionsWeak(string library)
+    {
         string nugetRoot = Path.GetFullPath(Environment.GetEnvironmentVariable("NUGET_PACKAGES")
             ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages"));
         if (Path.GetFullPath(library).StartsWith(nugetRoot + Path.DirectorySeparatorChar, StringComparison.Ordinal))
             throw new NativeFixException($"{library} lies in the NuGet global packages folder, which must never be modified; patch a copy in a build output instead.");
         foreach (var version in MarkerVersions)
             ElfVersionNeeds.MarkWeak(library, version);
-        var after = Inspect(library, systemLibStdCxx);
-        if (after.State != NativeFixState.Applied)
-            throw new NativeFixException($"Patching {library} did not take effect: {after.Message}");
-        return after;
     }
 }
 
