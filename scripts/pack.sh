@@ -8,13 +8,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 out="$PWD/artifacts/packages"
-projects=(zoo/ModelZoo.csproj data/ModelZoo.Data.csproj finetune/ModelZoo.FineTune.csproj tasks/ModelZoo.Tasks.csproj)
-[ "${1:-}" = "--libraries" ] || projects+=(cli/ModelZoo.Cli.csproj)
+# One solution filter per set, so that each project is built once (build/package/*.slnf).
+filter=build/package/Packages.slnf
+[ "${1:-}" = "--libraries" ] && filter=build/package/Libraries.slnf
 mkdir -p "$out"
 # Package builds go to their own folders (artifacts/pack-build) so they never mix with the checkout's bin/obj.
 common=(-c Release -nologo -v minimal -p:ContinuousIntegrationBuild=true -p:ZooPackageBuild=true
         --artifacts-path "$PWD/artifacts/pack-build" -p:PackageOutputPath="$out/")
-for p in "${projects[@]}"; do
-  dotnet pack "$p" "${common[@]}"
-done
+dotnet pack "$filter" "${common[@]}"
 ls -l "$out"
