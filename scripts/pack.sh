@@ -12,6 +12,7 @@ out="$PWD/artifacts/packages"
 filter=build/package/Packages.slnf
 [ "${1:-}" = "--libraries" ] && filter=build/package/Libraries.slnf
 mkdir -p "$out"
+rm -rf artifacts/pack-build/publish   # the tool package packs its publish folder whole: no leftovers from earlier runs
 # Package builds go to their own folders (artifacts/pack-build) so they never mix with the checkout's bin/obj.
 common=(-c Release -nologo -v minimal -p:ContinuousIntegrationBuild=true -p:ZooPackageBuild=true
         --artifacts-path "$PWD/artifacts/pack-build" -p:PackageOutputPath="$out/")

@@ -23,7 +23,7 @@ public sealed record NativeFixReport(NativeFixState State, string Library, strin
 /// build, test or publish output folder. Only version needs in <see cref="MarkerVersions"/> may be weakened: they guard
 /// a marker symbol that nothing calls. Any other missing version is a real incompatibility and is reported as such.
 /// </summary>
-public static class LibStdCxxCompat
+internal static class LibStdCxxCompat
 {
     /// <summary>The native library TorchSharp loads first.</summary>
     public const string TorchSharpLibrary = "libLibTorchSharp.so";
@@ -100,4 +100,4 @@ public static class LibStdCxxCompat
 }
 
 /// <summary>The native fix could not be applied, or would not help.</summary>
-public sealed class NativeFixException(string message) : Exception(message);
+internal sealed class NativeFixException(string message) : Exception(message);
