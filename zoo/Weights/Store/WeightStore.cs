@@ -162,13 +162,20 @@ public sealed class WeightStore
     /// <exception cref="WeightDownloadException">The package could not be downloaded.</exception>
     /// <exception cref="InvalidOperationException">Downloads are disabled (<see cref="Offline"/>).</exception>
     /// <exception cref="FileNotFoundException">The package has no such file.</exception>
-    public async Task<string> FetchPackageFileAsync(string id, string version, string relativePath, IProgress<DownloadProgress>? progress = null, CancellationToken ct = default)
+    /// <param name="id">NuGet package id.</param>
+    /// <param name="version">Package version.</param>
+    /// <param name="relativePath">The file inside the package, e.g. <c>lib/netstandard2.1/X.dll</c>.</param>
+    /// <param name="progress">Download progress.</param>
+    /// <param name="ct">Cancellation.</param>
+    /// <param name="packageSource">A NuGet v3 flat-container base URL; default <c>ZOO_NUGET_SOURCE</c>, else nuget.org.</param>
+    public async Task<string> FetchPackageFileAsync(string id, string version, string relativePath, IProgress<DownloadProgress>? progress = null,
+        CancellationToken ct = default, string? packageSource = null)
     {
         string folder = Path.Combine(CacheRoot, NuGetPackageFiles.CacheBundleFolder, id.ToLowerInvariant(), version.ToLowerInvariant());
         string target = Path.Combine(folder, relativePath.Replace('\\', '/'));
         if (File.Exists(target)) return target;
         if (Offline) throw new InvalidOperationException($"NuGet package {id} {version} is not on this machine and downloads are disabled (ZOO_OFFLINE).");
-        string source = Environment.GetEnvironmentVariable("ZOO_NUGET_SOURCE") is { Length: > 0 } s ? s.TrimEnd('/') + "/" : "https://api.nuget.org/v3-flatcontainer/";
+        string source = (packageSource ?? Environment.GetEnvironmentVariable("ZOO_NUGET_SOURCE")) is { Length: > 0 } s ? s.TrimEnd('/') + "/" : "https://api.nuget.org/v3-flatcontainer/";
         string lower = id.ToLowerInvariant(), v = version.ToLowerInvariant();
         string url = $"{source}{lower}/{v}/{lower}.{v}.nupkg";
         string nupkg = Path.Combine(CacheRoot, NuGetPackageFiles.CacheBundleFolder, ".download", $"{lower}.{v}.nupkg");
