@@ -15,6 +15,7 @@ string? dataDir = StringArg("--data");
 bool loadOnly = args.Contains("--load-only");
 var clock = Stopwatch.StartNew();
 
+Learner.SeedEverything(42); // the new head's initial weights and the shuffling: the same run every time
 var model = Zoo.Load("resnet18-cntk").ReplaceHead(10);
 Console.WriteLine($"loaded resnet18-cntk ({model.LoadedWeights?.Tag}) with a new 10-class head; {model.CountParameters():N0} parameters");
 double accuracy = double.NaN;
@@ -52,7 +53,6 @@ double FineTune()
     using var trainLoader = Subset(train, trainCount, batchSize: 32, shuffle: true, mean, std);
     using var testLoader = Subset(test, testCount, batchSize: 128, shuffle: false, mean, std);
 
-    Learner.SeedEverything(42);
     using var learner = new Learner(model, trainLoader, testLoader, Loss.CrossEntropy(), [Metric.Accuracy()],
         new LearnerOptions { ProgressBar = false });
     learner.FineTune(epochs: epochs, freezeEpochs: 1, baseLr: 2e-3);
