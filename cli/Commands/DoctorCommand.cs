@@ -40,8 +40,14 @@ internal static class DoctorCommand
                 bool cuda = torch.cuda.is_available();
                 rows.Add(("CUDA available", cuda ? $"yes ({torch.cuda.device_count()} device(s))" : "no"));
                 rows.Add(("threads", $"{torch.get_num_threads()} intra-op ({Environment.ProcessorCount} logical cores)"));
-                var choice = DeviceSelector.Resolve(r.GetValue(device));
-                rows.Add(("device", choice.Reason));
+                try
+                {
+                    rows.Add(("device", DeviceSelector.Resolve(r.GetValue(device)).Reason));
+                }
+                catch (InvalidOperationException e)
+                {
+                    rows.Add(("device", "FAILED: " + e.Message)); // e.g. CUDA asked for and absent: the CUDA rows below say why
+                }
                 using var x = torch.ones(2, 2);
                 rows.Add(("tensor check", $"ones(2,2).sum() = {x.sum().item<float>()}"));
             }
@@ -49,6 +55,7 @@ internal static class DoctorCommand
             {
                 rows.Add(("libtorch", "FAILED to load or run: " + e.Message.Split('\n')[0]));
             }
+            rows.AddRange(DoctorCuda.Rows(r.GetValue(device), rows.FirstOrDefault(x => x.Item1 == "CUDA available").Item2 is { } c ? c.StartsWith("yes", StringComparison.Ordinal) : null));
             rows.Add(("cache folder", ZooPaths.CacheRoot + (ZooPaths.Offline ? " (ZOO_OFFLINE: network disabled)" : "")));
             var table = new Table().Border(TableBorder.Simple).AddColumn("Check").AddColumn("Result");
             foreach (var (k, v) in rows) table.AddRow(Markup.Escape(k), Markup.Escape(v));

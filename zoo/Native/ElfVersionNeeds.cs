@@ -8,7 +8,7 @@ namespace ModelZoo.Native;
 /// <param name="Version">The version name, e.g. <c>GLIBCXX_3.4.32</c>.</param>
 /// <param name="IsWeak">Whether the entry carries <c>VER_FLG_WEAK</c>, so a loader that lacks it only warns.</param>
 /// <param name="FlagsOffset">File offset of the entry's 16-bit <c>vna_flags</c> field.</param>
-public sealed record ElfVersionNeed(string File, string Version, bool IsWeak, long FlagsOffset);
+internal sealed record ElfVersionNeed(string File, string Version, bool IsWeak, long FlagsOffset);
 
 /// <summary>
 /// Reads and edits the GNU symbol-versioning sections of 64-bit little-endian ELF files:
@@ -19,7 +19,7 @@ public sealed record ElfVersionNeed(string File, string Version, bool IsWeak, lo
 /// single need weak lets it load against an older libstdc++ (Debian 12 ships up to 3.4.30). This class does the
 /// marking on a copy of the library; it never touches anything but the file it is given.
 /// </remarks>
-public static class ElfVersionNeeds
+internal static class ElfVersionNeeds
 {
     /// <summary><c>VER_FLG_WEAK</c> from <c>elf.h</c>.</summary>
     public const ushort WeakFlag = 0x2;

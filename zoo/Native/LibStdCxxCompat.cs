@@ -23,7 +23,7 @@ public sealed record NativeFixReport(NativeFixState State, string Library, strin
 /// build, test or publish output folder. Only version needs in <see cref="MarkerVersions"/> may be weakened: they guard
 /// a marker symbol that nothing calls. Any other missing version is a real incompatibility and is reported as such.
 /// </summary>
-public static class LibStdCxxCompat
+internal static class LibStdCxxCompat
 {
     /// <summary>The native library TorchSharp loads first.</summary>
     public const string TorchSharpLibrary = "libLibTorchSharp.so";
@@ -68,18 +68,36 @@ public static class LibStdCxxCompat
     {
         var report = Inspect(library, systemLibStdCxx);
         if (report.State != NativeFixState.Required) return report;
+        MarkMarkerVersionsWeak(library);
+        var after = Inspect(library, systemLibStdCxx);
+        if (after.State != NativeFixState.Applied)
+            throw new NativeFixException($"Patching {library} did not take effect: {after.Message}");
+        return after;
+    }
+
+    /// <summary>
+    /// Marks the <see cref="MarkerVersions"/> needs of <paramref name="library"/> weak whatever this machine's libstdc++
+    /// provides: for outputs that will run on other machines (a tool package, a publish for another OS). Harmless where
+    /// the version exists (a weak need that is satisfied binds as usual); other needs are left as they are.
+    /// </summary>
+    /// <returns>How many needs were changed (0 when they were weak already).</returns>
+    public static int ApplyForAnyMachine(string library)
+    {
+        int before = ElfVersionNeeds.ReadNeeds(library).Count(n => MarkerVersions.Contains(n.Version) && !n.IsWeak);
+        if (before > 0) MarkMarkerVersionsWeak(library);
+        return before;
+    }
+
+    private static void MarkMarkerVersionsWeak(string library)
+    {
         string nugetRoot = Path.GetFullPath(Environment.GetEnvironmentVariable("NUGET_PACKAGES")
             ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages"));
         if (Path.GetFullPath(library).StartsWith(nugetRoot + Path.DirectorySeparatorChar, StringComparison.Ordinal))
             throw new NativeFixException($"{library} lies in the NuGet global packages folder, which must never be modified; patch a copy in a build output instead.");
         foreach (var version in MarkerVersions)
             ElfVersionNeeds.MarkWeak(library, version);
-        var after = Inspect(library, systemLibStdCxx);
-        if (after.State != NativeFixState.Applied)
-            throw new NativeFixException($"Patching {library} did not take effect: {after.Message}");
-        return after;
     }
 }
 
 /// <summary>The native fix could not be applied, or would not help.</summary>
-public sealed class NativeFixException(string message) : Exception(message);
+internal sealed class NativeFixException(string message) : Exception(message);

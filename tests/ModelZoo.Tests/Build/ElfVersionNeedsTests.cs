@@ -93,6 +93,20 @@ public sealed class ElfVersionNeedsTests : IDisposable
         Assert.False(ElfVersionNeeds.ReadNeeds(lib).Single(n => n.Version == "GLIBCXX_3.4.32").IsWeak);
     }
 
+    [Fact]
+    public void ApplyForAnyMachineMarksOnlyTheMarkerVersionWhateverTheSystemHas()
+    {
+        var lib = Write("libLibTorchSharp.so", TorchSharpLike());
+        Assert.Equal(1, LibStdCxxCompat.ApplyForAnyMachine(lib));
+        var needs = ElfVersionNeeds.ReadNeeds(lib);
+        Assert.True(needs.Single(n => n.Version == "GLIBCXX_3.4.32").IsWeak);
+        Assert.All(needs.Where(n => n.Version != "GLIBCXX_3.4.32"), n => Assert.False(n.IsWeak));
+        Assert.Equal(0, LibStdCxxCompat.ApplyForAnyMachine(lib)); // already weak: nothing changed
+        // Where the system has the version, a weak need is just a need: Inspect still says no fix is needed.
+        var system = Write("libstdc++.so.6", SyntheticElf.Build([], ["GLIBCXX_3.4", "GLIBCXX_3.4.30", "GLIBCXX_3.4.32"]));
+        Assert.Equal(NativeFixState.NotNeeded, LibStdCxxCompat.Inspect(lib, system).State);
+    }
+
     [Theory]
     [InlineData(new byte[] { 1, 2, 3 }, "not an ELF file")]
     [InlineData(new byte[] { 0x7f, (byte)'E', (byte)'L', (byte)'F', 1, 1 }, "not an ELF file")]

