@@ -181,7 +181,7 @@ def fashion_mnist(folder, split):
     x = read_idx(find(f"{prefix}-images-idx3-ubyte"))
     y = read_idx(find(f"{prefix}-labels-idx1-ubyte"))
     from PIL import Image
-    return [((lambda a=x[i].numpy(): Image.fromarray(a, mode="L")), int(y[i])) for i in range(len(y))]
+    return [((lambda a=x[i].numpy(): Image.fromarray(a)), int(y[i])) for i in range(len(y))]
 
 
 def image_folder(root, classes):
