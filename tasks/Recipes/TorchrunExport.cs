@@ -53,7 +53,7 @@ public static class TorchrunExport
         File.WriteAllText(Path.Combine(folder, "train.py"), TrainScript());
         File.WriteAllText(Path.Combine(folder, "spec.json"), spec.ToJson());
         WriteCheck(model, spec, Path.Combine(folder, "check.pth"));
-        var command = $"torchrun --nproc_per_node=2 {Path.Combine(folder, "train.py")}";
+        var command = $"torchrun --nproc_per_node=2 {DebianFlags} {Path.Combine(folder, "train.py")}";
         File.WriteAllText(Path.Combine(folder, "README.md"), Readme(recipe, spec, folder, runOrRecipe, notes));
         log.WriteLine($"torchrun export of {runOrRecipe} → {folder}: weights.pth, config.json, train.py, check.pth, README.md");
         foreach (var n in notes) log.WriteLine("  note: " + n);
@@ -311,6 +311,12 @@ public static class TorchrunExport
         return reader.ReadToEnd();
     }
 
+    /// <summary>
+    /// torchrun of PyTorch 1.13 under Python 3.11 (Debian 12's python3-torch) fails on its own default <c>--redirects 0
+    /// --tee 0</c> (an enum lookup that Python 3.11 changed); redirecting and teeing stderr works there and on PyTorch 2.x.
+    /// </summary>
+    private const string DebianFlags = "--redirects 2 --tee 2";
+
     private static string Readme(Recipe r, TrainedModelSpec spec, string folder, string source, IReadOnlyList<string> notes)
     {
         var sb = new StringBuilder();
@@ -330,8 +336,10 @@ public static class TorchrunExport
         sb.AppendLine("It rebuilds the model from torchvision, replays the surgery, loads weights.pth strictly and compares the logits with the zoo's (≤ 1e-4).").AppendLine();
         sb.AppendLine("## 2. Train").AppendLine();
         sb.AppendLine("One machine, two processes (gloo on CPU; NCCL and one GPU per process when CUDA is there):").AppendLine();
-        sb.AppendLine("```").AppendLine($"torchrun --nproc_per_node=2 {train}").AppendLine("```").AppendLine();
-        sb.AppendLine("(`python3 -m torch.distributed.run` is the same program where no `torchrun` is on the PATH.) On GPUs use `--nproc_per_node=<GPUs>`.");
+        sb.AppendLine("```").AppendLine($"torchrun --nproc_per_node=2 {DebianFlags} {train}").AppendLine("```").AppendLine();
+        sb.AppendLine($"`{DebianFlags}` works around torchrun of PyTorch 1.13 under Python 3.11 (Debian 12), which fails on its default `--redirects 0`; " +
+            "on PyTorch 2.x the flags are harmless and may be left out. `python3 -m torch.distributed.run` is the same program where no `torchrun` is on the PATH. " +
+            "On GPUs use `--nproc_per_node=<GPUs>`.");
         sb.AppendLine("Several machines (the same folder and data path on each, e.g. a shared file system; run on every node, NODE = 0…N-1):").AppendLine();
         sb.AppendLine("```").AppendLine($"torchrun --nnodes=N --node_rank=NODE --nproc_per_node=GPUS --master_addr=HOST0 --master_port=29500 {train}").AppendLine("```").AppendLine();
         sb.AppendLine("Rank 0 writes `checkpoints/epoch-N.pth`, `checkpoints/last.pth` (plain state dicts), `checkpoints/train-state.pt` (`--resume` continues from it) and `metrics.jsonl`.");

@@ -44,6 +44,14 @@ def load_tensors(path):
         return torch.load(path, map_location="cpu")
 
 
+def load_own(path):
+    """torch.load of train-state.pt, which this script wrote itself (optimizer state needs the full unpickler on 1.13)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except TypeError:
+        return torch.load(path, map_location="cpu")
+
+
 # ----- model: torchvision architecture, the run's surgery, the head -----
 
 def surgery_module(spec):
@@ -506,7 +514,7 @@ def train(cfg, args):
     drop_last = len(train_set) > global_batch
     loader = torch.utils.data.DataLoader(train_set, batch_size=batch, sampler=sampler, shuffle=sampler is None, generator=generator if sampler is None else None,
                                          num_workers=args.workers, drop_last=drop_last, persistent_workers=args.workers > 0)
-    resume = load_tensors(os.path.join(ckpt_dir, "train-state.pt")) if args.resume and os.path.exists(os.path.join(ckpt_dir, "train-state.pt")) else None
+    resume = load_own(os.path.join(ckpt_dir, "train-state.pt")) if args.resume and os.path.exists(os.path.join(ckpt_dir, "train-state.pt")) else None
     if resume is not None:
         model.load_state_dict(resume["model"], strict=True)
     metrics = open(os.path.join(out, "metrics.jsonl"), "a" if resume is not None else "w") if rank == 0 else None

@@ -5,6 +5,7 @@ using ModelZoo.Tasks.Recipes;
 using ModelZoo.Tests.Parity;
 using ModelZoo.Weights;
 using TorchSharp;
+using Xunit.Abstractions;
 using static TorchSharp.torch;
 
 namespace ModelZoo.Tests.Tasks;
@@ -19,7 +20,16 @@ public sealed class TorchrunExportTests : IDisposable
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "zoo-torchrun-" + Guid.NewGuid().ToString("N")[..10]);
 
-    public TorchrunExportTests() => Directory.CreateDirectory(_dir);
+    private readonly ITestOutputHelper _output;
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+
+    public TorchrunExportTests(ITestOutputHelper output)
+    {
+        _output = output;
+        Directory.CreateDirectory(_dir);
+    }
+
+    private void Lap(string what) => _output.WriteLine($"{_clock.Elapsed.TotalSeconds,6:F1}s  {what}");
 
     public void Dispose()
     {
@@ -29,7 +39,7 @@ public sealed class TorchrunExportTests : IDisposable
     [Fact]
     public void RecipeRunRoundTripsThroughTwoProcessTorchrun()
     {
-        var images = WriteImages(perClass: 12);
+        var images = WriteImages(perClass: 16);
         // Surgery of every kind that replays: a replaced stem module, a block removed from a sequence, a module
         // inserted into a sequence and one inserted after a module of a non-sequence parent (a residual block).
         var recipe = RecipeLoader.Parse($$"""
@@ -47,12 +57,15 @@ public sealed class TorchrunExportTests : IDisposable
                   name: drop
                   with: dropout(0.1)
             data: {source: image-folder, path: {{images}}, image_size: 32, val_split: 0.25, batch_size: 8, augment: [hflip]}
-            train: {mode: fine-tune, epochs: 1, lr: 0.001, schedule: one-cycle, label_smoothing: 0.1}
+            train: {mode: fine-tune, epochs: 1, lr: 0.001, schedule: constant, label_smoothing: 0.1, time_budget_seconds: 1}
             output: {{Path.Combine(_dir, "runs")}}
             """);
+        // The zoo run stops after its first step (time budget): the export needs a run folder, not a trained model.
         var run = RecipeRunner.Run(recipe, TextWriter.Null).RunFolder;
+        Lap("zoo run");
         var outFolder = Path.Combine(_dir, "torchrun");
         var export = TorchrunExport.Export(run, outFolder, TextWriter.Null);
+        Lap("export");
         Assert.Contains("torchrun --nproc_per_node=2", File.ReadAllText(Path.Combine(outFolder, "README.md")));
 
         // (a) before training: PyTorch's rebuild (torchvision + replayed surgery + weights.pth, strict) = the zoo model.
@@ -60,12 +73,14 @@ public sealed class TorchrunExportTests : IDisposable
         var zoo = ZooLogits(run, probe);
         var torchBefore = TorchLogits(outFolder, probe, weights: null);
         AssertClose(zoo, torchBefore, "exported model before training");
+        Lap("parity before");
 
         // (b) two processes train it; the epoch loss falls.
         // --redirects 2 --tee 2: torchrun of PyTorch 1.13 under Python 3.11 (Debian 12) fails on its default "0" (docs/distributed.md).
         RunPython(outFolder, 240, "-m", "torch.distributed.run", "--nproc_per_node=2", "--redirects", "2", "--tee", "2",
             "--master_addr=127.0.0.1", $"--master_port={FreePort()}",
             Path.Combine(outFolder, "train.py"), "--epochs", "3");
+        Lap("torchrun");
         var epochs = File.ReadAllLines(Path.Combine(outFolder, "metrics.jsonl")).Select(l => JsonDocument.Parse(l).RootElement).ToList();
         Assert.Equal(3, epochs.Count);
         Assert.All(epochs, e => Assert.Equal(2, e.GetProperty("processes").GetInt32()));
@@ -78,6 +93,7 @@ public sealed class TorchrunExportTests : IDisposable
         var zooAfter = ZooLogits(imported, probe);
         var torchAfter = TorchLogits(outFolder, probe, trained);
         AssertClose(zooAfter, torchAfter, "imported checkpoint after training");
+        Lap("import + parity after");
         Assert.True(MaxAbsDiff(zoo, zooAfter) > 1e-3, "training did not change the logits, so the import check proves nothing");
         Assert.Equal(File.ReadAllText(Path.Combine(outFolder, "spec.json")), Ckpt.ReadInfo(imported).Config);
         Assert.NotEmpty(export.Command);
