@@ -278,7 +278,10 @@ def pipelines(cfg):
     p, d = cfg["input"], cfg["data"]
     interp = {"nearest": T.InterpolationMode.NEAREST, "bilinear": T.InterpolationMode.BILINEAR, "bicubic": T.InterpolationMode.BICUBIC}[p["interpolation"]]
     crop = p["crop"]
-    if p["resize"] > 0:
+    if d["source"] == "fashion-mnist":
+        # The zoo feeds Fashion-MNIST from tensors: a square bilinear resize to the image size, no crop.
+        geometry = [] if crop == 28 else [T.Resize((crop, crop), interpolation=T.InterpolationMode.BILINEAR)]
+    elif p["resize"] > 0:
         geometry = [T.Resize(p["resize"], interpolation=interp), T.CenterCrop(crop)]
     else:
         geometry = [T.Resize((crop, crop), interpolation=interp)]
