@@ -85,6 +85,7 @@ public sealed class TorchrunExportTests : IDisposable
         Assert.Equal(3, epochs.Count);
         Assert.All(epochs, e => Assert.Equal(2, e.GetProperty("processes").GetInt32()));
         double first = epochs[0].GetProperty("train_loss").GetDouble(), last = epochs[^1].GetProperty("train_loss").GetDouble();
+        _output.WriteLine("2-process epoch losses: " + string.Join(" → ", epochs.Select(e => e.GetProperty("train_loss").GetDouble().ToString("F4", System.Globalization.CultureInfo.InvariantCulture))));
         Assert.True(last < first, $"the 2-process loss did not fall: {first:F4} → {last:F4}");
 
         // (c) the imported checkpoint gives PyTorch's logits in C#, and they are not the untrained ones.
