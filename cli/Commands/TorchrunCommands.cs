@@ -24,7 +24,7 @@ internal static class TorchrunCommands
     public static Command Import()
     {
         var ckpt = new Argument<string>("checkpoint") { Description = "A PyTorch state dict (.pth/.pt/.safetensors), e.g. checkpoints/last.pth of a torchrun export." };
-        var like = new Option<string>("--like") { Description = "The run folder (or zoo checkpoint) whose architecture, surgery and classes the weights have.", Required = true };
+        var like = new Option<string>("--like") { Description = "The run folder (or zoo checkpoint) whose architecture, surgery and classes the weights have, or the torchrun export folder.", Required = true };
         var output = new Option<string?>("--output") { Description = "The zoo checkpoint to write (default: the same name with .ckpt)." };
         var command = new Command("import", "Bring weights trained in PyTorch (e.g. by a torchrun export) back as a zoo checkpoint for eval, predict and the C# API.") { ckpt, like, output };
         command.SetAction(r => CliErrors.Run("import", () =>

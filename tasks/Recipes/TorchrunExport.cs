@@ -68,13 +68,13 @@ public static class TorchrunExport
     /// the description of <paramref name="likeRun"/>, so <c>zoo eval</c>, <c>zoo predict</c> and the C# API use it.
     /// </summary>
     /// <param name="torchCheckpoint">The <c>.pth</c> file (e.g. <c>checkpoints/last.pth</c>).</param>
-    /// <param name="likeRun">A run folder or zoo checkpoint with the same architecture, surgery and classes.</param>
+    /// <param name="likeRun">A run folder or zoo checkpoint with the same architecture, surgery and classes, or the torchrun export folder (its <c>spec.json</c>).</param>
     /// <param name="output">The <c>.ckpt</c> to write; null for the torch file's name with <c>.ckpt</c>.</param>
     /// <returns>The path written.</returns>
     /// <exception cref="InvalidDataException">The weights do not fit the run's architecture; the message names the keys or shapes.</exception>
     public static string Import(string torchCheckpoint, string likeRun, string? output = null)
     {
-        var like = TrainedModel.Load(likeRun);
+        var like = LoadLike(likeRun);
         using var model = like.Model;
         using var state = StateDictFile.Read(torchCheckpoint);
         var own = model.state_dict();
@@ -101,7 +101,18 @@ public static class TorchrunExport
         return path;
     }
 
-    // ----- what is exported -----
+/// <summary>The architecture to import into: from a run folder or checkpoint, or from an export folder's (or any) <c>spec.json</c>.</summary>
+    private static TrainedModel LoadLike(string like)
+    {
+        string? specFile = File.Exists(like) && like.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? like
+            : Directory.Exists(like) && !File.Exists(Path.Combine(like, "best.ckpt")) && File.Exists(Path.Combine(like, "spec.json")) ? Path.Combine(like, "spec.json")
+            : null;
+        if (specFile is null) return TrainedModel.Load(like);
+        var spec = TrainedModelSpec.FromJson(File.ReadAllText(specFile), specFile);
+        return new TrainedModel(spec.BuildArchitecture(), spec, specFile);
+    }
+
+        // ----- what is exported -----
 
     private static (Recipe Recipe, ZooModel Model, TrainedModelSpec Spec) Resolve(string runOrRecipe, TextWriter log)
     {
@@ -345,8 +356,9 @@ public static class TorchrunExport
         sb.AppendLine("Rank 0 writes `checkpoints/epoch-N.pth`, `checkpoints/last.pth` (plain state dicts), `checkpoints/train-state.pt` (`--resume` continues from it) and `metrics.jsonl`.");
         sb.AppendLine("`--epochs`, `--batch-size` (global), `--workers` (DataLoader processes per rank) and `--output` override the recipe.").AppendLine();
         sb.AppendLine("## 3. Bring the result back").AppendLine();
-        sb.AppendLine("```").AppendLine($"zoo import {Path.Combine(folder, "checkpoints", "last.pth")} --like {source}").AppendLine("```").AppendLine();
-        sb.AppendLine("writes `checkpoints/last.ckpt`, which `zoo eval`, `zoo predict` and `TrainedModel.Load` read.").AppendLine();
+        sb.AppendLine("```").AppendLine($"zoo import {Path.Combine(folder, "checkpoints", "last.pth")} --like {folder}").AppendLine("```").AppendLine();
+        sb.AppendLine("writes `checkpoints/last.ckpt`, which `zoo eval`, `zoo predict` and `TrainedModel.Load` read. `--like` takes this folder " +
+            $"(its spec.json) or the run it came from ({source}).").AppendLine();
         sb.AppendLine("## What differs from the zoo's run").AppendLine();
         foreach (var n in notes) sb.AppendLine("- " + n);
         return sb.ToString();

@@ -54,6 +54,14 @@ public sealed class TorchrunCliTests : IDisposable
         foreach (var f in new[] { "weights.pth", "config.json", "train.py", "check.pth", "spec.json", "README.md" })
             Assert.True(File.Exists(Path.Combine(_dir, "out", f)), $"{f} missing: {output}");
         Assert.Contains(Path.Combine(_dir, "images"), File.ReadAllText(Path.Combine(_dir, "out", "config.json")));
+
+        // The export folder describes the model itself: its (untrained) weights.pth imports against it and predicts.
+        (code, output) = Zoo("import", Path.Combine("out", "weights.pth"), "--like", "out");
+        Assert.True(code == 0, output);
+        Assert.True(File.Exists(Path.Combine(_dir, "out", "weights.ckpt")), output);
+        (code, output) = Zoo("predict", Path.Combine("out", "weights.ckpt"), Path.Combine("images", "a", "0.png"));
+        Assert.True(code == 0, output);
+        Assert.Contains("0.png", output);
     }
 
     [Fact]
