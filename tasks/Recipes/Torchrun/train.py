@@ -149,6 +149,11 @@ def load_weights(model, path):
     state = load_tensors(path)
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]
+    if getattr(state, "_metadata", None) is None:
+        # Files written by the zoo carry no per-module versions; they are in the current layout, which some modules
+        # (MNASNet) insist on being told.
+        state = OrderedDict(state)
+        state._metadata = model.state_dict()._metadata
     model.load_state_dict(state, strict=True)
 
 
