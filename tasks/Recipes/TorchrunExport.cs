@@ -350,7 +350,7 @@ public static class TorchrunExport
         sb.AppendLine("```").AppendLine($"torchrun --nproc_per_node=2 {DebianFlags} {train}").AppendLine("```").AppendLine();
         sb.AppendLine($"`{DebianFlags}` works around torchrun of PyTorch 1.13 under Python 3.11 (Debian 12), which fails on its default `--redirects 0`; " +
             "on PyTorch 2.x the flags are harmless and may be left out. `python3 -m torch.distributed.run` is the same program where no `torchrun` is on the PATH. " +
-            "On GPUs use `--nproc_per_node=<GPUs>`.");
+            "On GPUs use `--nproc_per_node=<GPUs>`.").AppendLine();
         sb.AppendLine("Several machines (the same folder and data path on each, e.g. a shared file system; run on every node, NODE = 0…N-1):").AppendLine();
         sb.AppendLine("```").AppendLine($"torchrun --nnodes=N --node_rank=NODE --nproc_per_node=GPUS --master_addr=HOST0 --master_port=29500 {train}").AppendLine("```").AppendLine();
         sb.AppendLine("Rank 0 writes `checkpoints/epoch-N.pth`, `checkpoints/last.pth` (plain state dicts), `checkpoints/train-state.pt` (`--resume` continues from it) and `metrics.jsonl`.");
