@@ -140,6 +140,21 @@ public static class Checkpoint
         if (pause > 0) Thread.Sleep(pause);
     }
 
+    /// <summary>
+    /// Writes a checkpoint that holds only model weights and <paramref name="config"/> (no optimizer, no training
+    /// position): what <c>zoo import</c> makes of weights trained elsewhere. <c>zoo eval</c>, <c>zoo predict</c> and
+    /// <see cref="Learner.LoadWeights"/> read it; <see cref="Learner.Resume"/> does not (there is no run to resume).
+    /// </summary>
+    /// <param name="path">The <c>.ckpt</c> file to write (atomically).</param>
+    /// <param name="modelType">The model's type name (<c>model.GetType().Name</c>).</param>
+    /// <param name="state">The model's state dict.</param>
+    /// <param name="config">The description the caller stores with it (e.g. a trained-model spec as JSON).</param>
+    public static void WriteWeights(string path, string modelType, IEnumerable<KeyValuePair<string, Tensor>> state, string? config)
+    {
+        var info = new CheckpointInfo { Model = modelType, Config = config, SavedAtUtc = DateTime.UtcNow };
+        Write(path, info, state.Select(kv => ("model." + kv.Key, kv.Value)), null);
+    }
+
     /// <summary>Writes a checkpoint atomically: to a temporary file in the target folder, then renamed over <paramref name="path"/>.</summary>
     /// <exception cref="IOException">The folder cannot be created or written (read-only, a file in the way, disk full); the message names the path.
     /// The previous file at <paramref name="path"/> is left as it was and the temporary file is removed.</exception>

@@ -15,6 +15,7 @@ internal static class CommandRegistry
         EvalCommand.Create(),
         PredictCommand.Create(),
         ExportCommand.Create(),
+        TorchrunCommands.Import(),
         QuickstartCommand.Create(),
         DoctorCommand.Create(),
         SmokeCommand.Create(),
