@@ -11,6 +11,7 @@
 #   scripts/bench.sh cache    [--items 256] [--size 64] [--rounds 3]          (frozen resnet50, feature cache)
 #   scripts/bench.sh soak     [--steps 2000] [--every 100] [--size 32] [--batch 16]   (RSS + live tensors, vs Python)
 #   scripts/bench.sh tta RUN_FOLDER [...]                                    (accuracy vs wall time from a run folder)
+#   scripts/bench.sh guard    [--models resnet18,efficientnet_v2_s,resnet50] [--rounds 3]   (oneDNN guard on vs off)
 #   scripts/bench.sh smoke                                                  (seconds-scale run of every path)
 #
 # The build runs under `nice -n 10` (the machine is shared); the measurement itself runs at normal priority.
@@ -23,7 +24,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 suite="${1:-}"
-if [ -z "$suite" ]; then sed -n '2,17p' "$0"; exit 2; fi
+if [ -z "$suite" ]; then sed -n '2,18p' "$0"; exit 2; fi
 shift
 if [ "$suite" = "tta" ]; then exec /usr/bin/python3 scripts/bench/time_to_accuracy.py "$@"; fi
 blas=openblas

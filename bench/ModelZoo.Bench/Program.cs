@@ -17,6 +17,8 @@ using ModelZoo.Data;
 //   datasets                                            load Fashion-MNIST and SpamAssassin, print counts and classes
 //   loader [--dir DIR] [--workers N]                   DataLoader and TensorDataLoader throughput
 //   profile                                             where the time goes in the C# eval image pipeline
+//   guard [--models resnet18,efficientnet_v2_s,resnet50] [--rounds 3] [--size 112] [--batch 16] [--steps 5]
+//          train step with OneDnnConvGuard on vs ZOO_CONV_GUARD=off, one process per arm, alternating
 var cmd = args.Length > 0 ? args[0] : "decode";
 string Opt(string name, string def)
 {
@@ -118,6 +120,14 @@ switch (cmd)
         Report(sb.ToString());
         break;
     }
+    case "guard":
+        Report(GuardBench.Run(Opt("--models", "resnet18,efficientnet_v2_s,resnet50").Split(','), int.Parse(Opt("--rounds", "3"), inv),
+            int.Parse(Opt("--size", "112"), inv), int.Parse(Opt("--batch", "16"), inv), int.Parse(Opt("--steps", "5"), inv)));
+        break;
+    case "guard-step":
+        Console.WriteLine(GuardBench.Step(Opt("--model", "resnet18"), int.Parse(Opt("--size", "112"), inv), int.Parse(Opt("--batch", "16"), inv),
+            int.Parse(Opt("--steps", "5"), inv)).ToString("F1", inv));
+        break;
     case "smoke":
     {
         // Every harness path on tiny inputs: proves the suites run (CI), says nothing about speed.

@@ -123,6 +123,9 @@ internal static class VisionParity
         }
 
         net.train();
+        if (fx.GetProperty("bn_mode").GetString() == "eval")
+            foreach (var (_, m) in net.named_modules())
+                if (m is TorchSharp.Modules.BatchNorm2d or TorchSharp.Modules.BatchNorm1d) m.eval();
         var loss = nn.functional.cross_entropy(net.call(x64), arange(x.shape[0], ScalarType.Int64) % 1000);
         loss.backward();
         double expectedLoss = fx.GetProperty("train_loss64").GetDouble();
