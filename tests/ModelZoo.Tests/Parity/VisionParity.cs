@@ -76,27 +76,7 @@ internal static class VisionParity
             using (no_grad()) Compare(fx.GetProperty("resized_eval"), net.call(DeterministicWeights.Input(rs)), stride, $"eval logits at {string.Join("x", rs)}");
         }
 
-        // The fixture says whether BatchNorm stayed in eval mode for the step (see make_vision_parity.py: chosen where
-        // float32 and float64 torchvision disagree in train mode, i.e. where the check would only measure rounding).
-        net.train();
-        if (fx.GetProperty("bn_mode").GetString() == "eval")
-            foreach (var (_, m) in net.named_modules())
-                if (m is TorchSharp.Modules.BatchNorm2d or TorchSharp.Modules.BatchNorm1d) m.eval();
-        var logits = net.call(x);
-        var target = arange(shape[0], ScalarType.Int64) % 1000;
-        var loss = nn.functional.cross_entropy(logits, target);
-        loss.backward();
-        double expectedLoss = fx.GetProperty("train_loss").GetDouble();
-        Assert.True(Math.Abs(loss.item<float>() - expectedLoss) <= Tolerance * Math.Max(1, Math.Abs(expectedLoss)),
-            $"train loss {loss.item<float>()} vs torchvision {expectedLoss}");
-        double lr = fx.GetProperty("lr").GetDouble();
-        using (no_grad())
-        {
-            foreach (var p in net.parameters())
-                if (p.grad is not null) p.sub_(p.grad * lr);
-        }
-        net.eval();
-        using (no_grad()) Compare(fx.GetProperty("after_step_eval"), net.call(x), stride, "eval logits after one SGD step");
+        CheckStep(fx, net, x, stride, "", Tolerance, relative: false);
     }
 
     /// <summary>The float64 checks, then our float32 forward against our float64 forward.</summary>
@@ -122,23 +102,35 @@ internal static class VisionParity
             using (no_grad()) Compare(fx.GetProperty("resized_eval64"), net.call(DeterministicWeights.Input(rs).to(ScalarType.Float64)), stride, $"float64 eval logits at {string.Join("x", rs)}", Tolerance64, relative: true);
         }
 
+        CheckStep(fx, net, x64, stride, "64", Tolerance64, relative: true);
+    }
+
+    /// <summary>
+    /// One train-mode loss and plain SGD step, then the eval logits, against the fixture's <c>train_loss</c>, <c>lr</c>
+    /// and <c>after_step_eval</c> (with <paramref name="suffix"/>: "" for float32, "64" for float64). The fixture says
+    /// whether BatchNorm stayed in eval mode for the step (make_vision_parity.py: chosen where float32 and float64
+    /// torchvision disagree in train mode, i.e. where a check would only measure rounding).
+    /// </summary>
+    private static void CheckStep(JsonElement fx, ZooModel net, Tensor x, int stride, string suffix, double tolerance, bool relative)
+    {
         net.train();
         if (fx.GetProperty("bn_mode").GetString() == "eval")
             foreach (var (_, m) in net.named_modules())
                 if (m is TorchSharp.Modules.BatchNorm2d or TorchSharp.Modules.BatchNorm1d) m.eval();
-        var loss = nn.functional.cross_entropy(net.call(x64), arange(x.shape[0], ScalarType.Int64) % 1000);
+        var loss = nn.functional.cross_entropy(net.call(x), arange(x.shape[0], ScalarType.Int64) % 1000);
         loss.backward();
-        double expectedLoss = fx.GetProperty("train_loss64").GetDouble();
-        Assert.True(Math.Abs(loss.item<double>() - expectedLoss) <= Tolerance64 * Math.Max(1, Math.Abs(expectedLoss)),
-            $"float64 train loss {loss.item<double>():R} vs torchvision {expectedLoss:R}");
-        double lr = fx.GetProperty("lr64").GetDouble();
+        double actualLoss = loss.to(ScalarType.Float64).item<double>();
+        double expectedLoss = fx.GetProperty("train_loss" + suffix).GetDouble();
+        Assert.True(Math.Abs(actualLoss - expectedLoss) <= tolerance * Math.Max(1, Math.Abs(expectedLoss)),
+            $"train loss{suffix} {actualLoss:R} vs torchvision {expectedLoss:R}");
+        double lr = fx.GetProperty("lr" + suffix).GetDouble();
         using (no_grad())
         {
             foreach (var p in net.parameters())
                 if (p.grad is not null) p.sub_(p.grad * lr);
         }
         net.eval();
-        using (no_grad()) Compare(fx.GetProperty("after_step_eval64"), net.call(x64), stride, "float64 eval logits after one SGD step", Tolerance64, relative: true);
+        using (no_grad()) Compare(fx.GetProperty("after_step_eval" + suffix), net.call(x), stride, $"eval logits{suffix} after one SGD step", tolerance, relative);
     }
 
     private static void Compare(JsonElement expected, Tensor actual, int stride, string what, double tolerance = Tolerance, bool relative = false)
