@@ -72,15 +72,19 @@ public static class OneDnnConvGuard
         if (!Enabled || module is not Conv2d conv || conv.transposed || conv.padding_mode != PaddingModes.Zeros
             || conv.padding_type is not null || x.dtype != ScalarType.Float32 || x.device_type != DeviceType.CPU)
             return module.call(x);
-        bool subsample = IsStridedPointwise(conv) && x.requires_grad && is_grad_enabled();
-        bool padChannels = HasPaddedChannelBlock(conv);
+        bool inputGradient = x.requires_grad && is_grad_enabled();
+        bool subsample = IsStridedPointwise(conv) && inputGradient;
+        bool padded = HasPaddedChannelBlock(conv);
+        // Padded output channels only matter for the input gradient; without one, only padded input channels do.
+        bool padChannels = padded && (inputGradient || PaddedChannels(conv.in_channels) > 0);
         if (!subsample && !padChannels) return module.call(x);
         Interlocked.Increment(ref _rerouted);
-        return Guarded(conv, x, subsample, padChannels);
+        return Guarded(conv, x, subsample, padChannels, padOutput: inputGradient);
     }
 
-    /// <summary>The guarded computation; see the remarks of <see cref="OneDnnConvGuard"/>.</summary>
-    internal static Tensor Guarded(Conv2d conv, Tensor x, bool subsample, bool padChannels)
+    /// <summary>The guarded computation; see the remarks of <see cref="OneDnnConvGuard"/>. With
+    /// <paramref name="padChannels"/>, input channels are padded, and output channels too when <paramref name="padOutput"/>.</summary>
+    internal static Tensor Guarded(Conv2d conv, Tensor x, bool subsample, bool padChannels, bool padOutput = true)
     {
         using var scope = NewDisposeScope();
         var weight = (Tensor)conv.weight!;
@@ -98,7 +102,7 @@ public static class OneDnnConvGuard
         if (padChannels)
         {
             long extraIn = PaddedChannels(conv.in_channels);
-            extraOut = PaddedChannels(conv.out_channels);
+            extraOut = padOutput ? PaddedChannels(conv.out_channels) : 0;
             if (extraIn > 0) x = nn.functional.pad(x, [0, 0, 0, 0, 0, extraIn]);
             weight = nn.functional.pad(weight, [0, 0, 0, 0, 0, extraIn, 0, extraOut]);
             if (bias is not null && extraOut > 0) bias = nn.functional.pad(bias, [0, extraOut]);

@@ -79,6 +79,7 @@ public class OneDnnConvGuardTests
         OneDnnConvGuard.Forward(strided, x);                                          // no gradient to the input
         using (no_grad()) OneDnnConvGuard.Forward(strided, x.requires_grad_());
         OneDnnConvGuard.Forward(nn.Conv2d(32, 32, 3, padding: 1), x);                  // nothing to guard
+        OneDnnConvGuard.Forward(nn.Conv2d(32, 24, 3, padding: 1), x);                  // padded outputs matter only for an input gradient
         Assert.Equal(before, OneDnnConvGuard.ReroutedCalls);
         var y = OneDnnConvGuard.Forward(strided, randn(1, 32, 8, 8, requires_grad: true));
         Assert.Equal(new long[] { 1, 64, 4, 4 }, y.shape);
