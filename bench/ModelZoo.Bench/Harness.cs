@@ -85,7 +85,7 @@ internal static class Machine
     {
         foreach (var l in File.ReadLines("/proc/self/status"))
             if (l.StartsWith("VmRSS:", StringComparison.Ordinal))
-                return long.Parse(l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0;
+                return long.Parse(l.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0;
         return double.NaN;
     }
 
@@ -93,7 +93,7 @@ internal static class Machine
     {
         foreach (var l in File.ReadLines("/proc/self/status"))
             if (l.StartsWith("VmHWM:", StringComparison.Ordinal))
-                return long.Parse(l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0;
+                return long.Parse(l.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0;
         return double.NaN;
     }
 

@@ -41,8 +41,15 @@ public static class OneDnnConvGuard
 
     private static long _rerouted;
 
+    [ThreadStatic]
+    private static long _reroutedOnThread;
+
     /// <summary>How many convolution calls the guard has rerouted in this process.</summary>
     public static long ReroutedCalls => Interlocked.Read(ref _rerouted);
+
+    /// <summary>How many convolution calls the guard has rerouted on the calling thread (what one test caused,
+    /// whatever runs beside it).</summary>
+    internal static long ReroutedOnThisThread => _reroutedOnThread;
 
     /// <summary>One line for <c>zoo doctor</c>.</summary>
     public static string Description =>
@@ -79,6 +86,7 @@ public static class OneDnnConvGuard
         bool padChannels = padded && (inputGradient || PaddedChannels(conv.in_channels) > 0);
         if (!subsample && !padChannels) return module.call(x);
         Interlocked.Increment(ref _rerouted);
+        _reroutedOnThread++;
         return Guarded(conv, x, subsample, padChannels, padOutput: inputGradient);
     }
 

@@ -75,15 +75,25 @@ public class OneDnnConvGuardTests
 
         var strided = nn.Conv2d(32, 64, 1, stride: 2);
         var x = randn(1, 32, 8, 8);
-        long before = OneDnnConvGuard.ReroutedCalls;
+        long before = OneDnnConvGuard.ReroutedOnThisThread;
         OneDnnConvGuard.Forward(strided, x);                                          // no gradient to the input
-        using (no_grad()) OneDnnConvGuard.Forward(strided, x.requires_grad_());
+        using (no_grad()) OneDnnConvGuard.Forward(strided, randn(new long[] { 1, 32, 8, 8 }, requires_grad: true));  // gradients off
         OneDnnConvGuard.Forward(nn.Conv2d(32, 32, 3, padding: 1), x);                  // nothing to guard
         OneDnnConvGuard.Forward(nn.Conv2d(32, 24, 3, padding: 1), x);                  // padded outputs matter only for an input gradient
-        Assert.Equal(before, OneDnnConvGuard.ReroutedCalls);
+        Assert.Equal(before, OneDnnConvGuard.ReroutedOnThisThread);
         var y = OneDnnConvGuard.Forward(strided, randn(1, 32, 8, 8, requires_grad: true));
         Assert.Equal(new long[] { 1, 64, 4, 4 }, y.shape);
-        Assert.True(OneDnnConvGuard.ReroutedCalls > before || !OneDnnConvGuard.Enabled);
+        Assert.True(OneDnnConvGuard.ReroutedOnThisThread > before || !OneDnnConvGuard.Enabled);
+    }
+
+    [Fact]
+    public void ZooModulesRouteTheirChildrenThroughTheGuard()
+    {
+        using var scope = NewDisposeScope();
+        using var block = new ZooSequential(nn.Conv2d(32, 64, 1, stride: 2, bias: false), nn.ReLU(), nn.Conv2d(64, 24, 3, padding: 1));
+        long before = OneDnnConvGuard.ReroutedOnThisThread;
+        block.call(randn(new long[] { 1, 32, 8, 8 }, requires_grad: true)).sum().backward();
+        Assert.Equal(OneDnnConvGuard.Enabled ? before + 2 : before, OneDnnConvGuard.ReroutedOnThisThread);
     }
 
     [Fact]
