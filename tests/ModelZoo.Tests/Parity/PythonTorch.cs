@@ -19,28 +19,38 @@ public static class PythonTorch
     }
 
     /// <summary>Runs <paramref name="code"/> with scripts/fixtures on sys.path; returns stdout. Fails the test with the fix when torch is missing.</summary>
-    public static string Run(string code, int timeoutSeconds = 300)
+    public static string Run(string code, int timeoutSeconds = 300) =>
+        RunArgs(["-c", "import sys; sys.path.insert(0, " + Quote(Path.Combine(RepoRoot, "scripts", "fixtures")) + ")\n" + code],
+            workDir: null, threads: 2, timeoutSeconds);
+
+    /// <summary>
+    /// Runs <c>python3 <paramref name="args"/></c> in <paramref name="workDir"/> (the current folder when null) with
+    /// <paramref name="threads"/> OpenMP threads; returns stdout. Fails the test with its output when it fails or
+    /// outlasts <paramref name="timeoutSeconds"/>, and with the fix when Python or torch is missing.
+    /// </summary>
+    public static string RunArgs(IEnumerable<string> args, string? workDir, int threads, int timeoutSeconds)
     {
         if (!File.Exists(Python))
-            Assert.Fail($"{Python} is missing; these tests need Debian's PyTorch. Run: sudo apt-get install python3-torchvision");
+            Assert.Fail($"{Python} is missing; these tests need Debian's PyTorch. Run: scripts/setup.sh tests");
         var psi = new ProcessStartInfo(Python) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add("-c");
-        psi.ArgumentList.Add("import sys; sys.path.insert(0, " + Quote(Path.Combine(RepoRoot, "scripts", "fixtures")) + ")\n" + code);
-        psi.Environment["OMP_NUM_THREADS"] = "2";
+        if (workDir is not null) psi.WorkingDirectory = workDir;
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["OMP_NUM_THREADS"] = threads.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        string shown = psi.ArgumentList.Count > 0 && psi.ArgumentList[0] == "-c" ? "python3 -c …" : $"python3 {string.Join(' ', psi.ArgumentList)}";
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
         if (!p.WaitForExit(timeoutSeconds * 1000))
         {
             p.Kill(entireProcessTree: true);
-            Assert.Fail($"Python did not finish within {timeoutSeconds} s.");
+            Assert.Fail($"{shown} did not finish within {timeoutSeconds} s.");
         }
         string err = stderr.Result;
         if (p.ExitCode != 0)
         {
             if (err.Contains("No module named 'torch", StringComparison.Ordinal))
-                Assert.Fail($"{Python} has no PyTorch/torchvision. Run: sudo apt-get install python3-torchvision\n{err}");
-            Assert.Fail($"Python failed (exit {p.ExitCode}):\n{err}");
+                Assert.Fail($"{Python} has no PyTorch/torchvision. Run: scripts/setup.sh tests\n{err}");
+            Assert.Fail($"{shown} failed (exit {p.ExitCode}):\n{stdout.Result}\n{err}");
         }
         return stdout.Result;
     }

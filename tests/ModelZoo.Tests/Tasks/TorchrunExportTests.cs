@@ -264,23 +264,7 @@ public sealed class TorchrunExportTests : IDisposable
 
     private static double MaxAbsDiff(float[] a, float[] b) => a.Zip(b, (x, y) => (double)Math.Abs(x - y)).Max();
 
-    /// <summary>Runs Debian's Python (PyTorch 1.13) in <paramref name="workDir"/>; fails with its output when it fails.</summary>
-    private static string RunPython(string workDir, int timeoutSeconds, params string[] args)
-    {
-        if (!File.Exists(PythonTorch.Python))
-            Assert.Fail($"{PythonTorch.Python} is missing; this test needs Debian's PyTorch. Run: scripts/setup.sh tests");
-        var psi = new ProcessStartInfo(PythonTorch.Python) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = workDir };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment["OMP_NUM_THREADS"] = "1";
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(timeoutSeconds * 1000))
-        {
-            p.Kill(entireProcessTree: true);
-            Assert.Fail($"python3 {string.Join(' ', args)} did not finish within {timeoutSeconds} s.");
-        }
-        if (p.ExitCode != 0) Assert.Fail($"python3 {string.Join(' ', args)} failed (exit {p.ExitCode}):\n{stdout.Result}\n{stderr.Result}");
-        return stdout.Result;
-    }
+    /// <summary>Runs Debian's Python (PyTorch 1.13) in <paramref name="workDir"/> with one OpenMP thread per process.</summary>
+    private static string RunPython(string workDir, int timeoutSeconds, params string[] args) =>
+        PythonTorch.RunArgs(args, workDir, threads: 1, timeoutSeconds);
 }
