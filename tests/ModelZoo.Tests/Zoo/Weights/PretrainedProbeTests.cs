@@ -13,6 +13,7 @@ namespace ModelZoo.Tests.Zoo.Weights;
 /// logistic regression on standardized features, fitted full-batch with L-BFGS (sklearn's default C = 1 penalty).
 /// Runs only where Debian's dataset-fashion-mnist is installed (scripts/setup.sh), like the other real-data tests.
 /// </summary>
+[Collection(FineTune.TorchGlobalRng.Name)]   // the random-init arm is seeded: no test beside it may draw from torch's RNG
 public sealed class PretrainedProbeTests(ITestOutputHelper output)
 {
     /// <summary>
