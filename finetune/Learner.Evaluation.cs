@@ -18,17 +18,20 @@ public sealed partial class Learner
         return eval;
     }
 
-    /// <summary>Runs the model in eval mode over <paramref name="data"/> (default: the validation loader) and returns all predictions with reports.</summary>
-    public Evaluation Evaluate(IEnumerable<Batch>? data = null)
+    /// <summary>
+    /// Runs the model in eval mode over <paramref name="data"/> (default: the validation loader) and returns all
+    /// predictions with reports; with <paramref name="tta"/> each batch's views are averaged (<see cref="TestTimeAugmentation"/>).
+    /// </summary>
+    public Evaluation Evaluate(IEnumerable<Batch>? data = null, TestTimeAugmentation? tta = null)
     {
         var src = data ?? _valid ?? throw new InvalidOperationException("No data to evaluate: pass batches or give the learner a validation loader.");
         bool was = Model.training;
         Model.eval();
-        try { return Run(src, Model); }
+        try { return Run(src, Model, tta); }
         finally { if (was) Model.train(); }
     }
 
-    private Evaluation Run(IEnumerable<Batch> data, nn.Module<Tensor, Tensor> net)
+    private Evaluation Run(IEnumerable<Batch> data, nn.Module<Tensor, Tensor> net, TestTimeAugmentation? tta = null)
     {
         var logits = new List<float>();
         var targets = new List<int>();
@@ -42,7 +45,7 @@ public sealed partial class Learner
             var b = raw.To(Device);
             try
             {
-                var y = net.call(b.Input);
+                var y = tta is null ? net.call(b.Input) : tta.Predict(net, b.Input);
                 if (y.dim() != 2) throw new InvalidOperationException($"Evaluation expects N×K logits, got [{string.Join(", ", y.shape)}].");
                 k = (int)y.shape[1];
                 CheckTargets(b, y, "evaluation");

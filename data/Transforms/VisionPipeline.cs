@@ -63,27 +63,60 @@ public sealed record RandomErasing(double P = 0.5, (double Min, double Max)? Sca
     /// <inheritdoc />
     public ImageTensor Apply(ImageTensor t, Random rng)
     {
-        if (rng.NextDouble() >= P) return t;
+        if (SampleBox(t.Height, t.Width, rng) is not { } box) return t;
+        var data = (float[])t.Data.Clone();
+        for (var c = 0; c < t.Channels; c++)
+            for (var y = box.Top; y < box.Top + box.Height; y++)
+                data.AsSpan((c * t.Height + y) * t.Width + box.Left, box.Width).Fill(Value);
+        return t with { Data = data };
+    }
+
+    /// <summary>Draws whether to erase and which rectangle (null: leave the image as it is); shared with the batch version.</summary>
+    internal (int Top, int Left, int Height, int Width)? SampleBox(int height, int width, Random rng)
+    {
+        if (rng.NextDouble() >= P) return null;
         var scale = Scale ?? (0.02, 0.33);
         var ratio = Ratio ?? (0.3, 3.3);
-        var area = (double)t.Height * t.Width;
+        var area = (double)height * width;
         for (var attempt = 0; attempt < 10; attempt++)
         {
             var erase = area * (scale.Min + rng.NextDouble() * (scale.Max - scale.Min));
             var aspect = Math.Exp(Math.Log(ratio.Min) + rng.NextDouble() * (Math.Log(ratio.Max) - Math.Log(ratio.Min)));
             var h = (int)Math.Round(Math.Sqrt(erase * aspect), MidpointRounding.ToEven);
             var w = (int)Math.Round(Math.Sqrt(erase / aspect), MidpointRounding.ToEven);
-            if (!(h < t.Height && w < t.Width)) continue;
-            var top = rng.Next(t.Height - h + 1);
-            var left = rng.Next(t.Width - w + 1);
-            var data = (float[])t.Data.Clone();
-            for (var c = 0; c < t.Channels; c++)
-                for (var y = top; y < top + h; y++)
-                    data.AsSpan((c * t.Height + y) * t.Width + left, w).Fill(Value);
-            return t with { Data = data };
+            if (!(h < height && w < width)) continue;
+            return (rng.Next(height - h + 1), rng.Next(width - w + 1), h, w);
         }
-        return t;
+        return null;
     }
+}
+
+/// <summary>
+/// torchvision's <c>RandomCrop(size, padding)</c> with edge padding: the image is padded by <see cref="Padding"/> pixels
+/// on every side (repeating the border) and a window of the original size is cut at a random offset, so the content
+/// shifts by up to <see cref="Padding"/> pixels each way. The classic augmentation for small images (CIFAR, MNIST).
+/// </summary>
+/// <param name="Padding">Largest shift in pixels.</param>
+public sealed record RandomShift(int Padding) : ITransform<ImageTensor, ImageTensor>
+{
+    /// <inheritdoc />
+    public ImageTensor Apply(ImageTensor t, Random rng)
+    {
+        int dy = rng.Next(-Padding, Padding + 1), dx = rng.Next(-Padding, Padding + 1);
+        if (dy == 0 && dx == 0) return t;
+        var data = new float[t.Data.Length];
+        for (var c = 0; c < t.Channels; c++)
+            for (var y = 0; y < t.Height; y++)
+            {
+                var sy = Math.Clamp(y + dy, 0, t.Height - 1);
+                for (var x = 0; x < t.Width; x++)
+                    data[(c * t.Height + y) * t.Width + x] = t.Data[(c * t.Height + sy) * t.Width + Math.Clamp(x + dx, 0, t.Width - 1)];
+            }
+        return t with { Data = data };
+    }
+
+    /// <summary>The shift for an image side: an eighth of it (4 px at 32 px, 3 px at 28 px), at least 1.</summary>
+    public static RandomShift ForSize(int side) => new(Math.Max(1, (int)Math.Round(side / 8.0)));
 }
 
 /// <summary>

@@ -76,13 +76,16 @@ internal abstract class LabeledData : IDisposable
     {
         var rng = new Random(Seeds.Combine(seed, epoch, 0x5eed));
         bool flip = augment.Contains("hflip"), vflip = augment.Contains("vflip");
+        bool shift = augment.Contains("pad-crop"), erase = augment.Contains("random-erasing");
         bool mixup = augment.Contains("mixup"), cutmix = augment.Contains("cutmix");
         var mix = mixup || cutmix ? new MixupCutMix(numClasses, MixupAlpha: mixup ? 0.2 : 0, CutMixAlpha: cutmix ? 1.0 : 0) : null;
         foreach (var b in batches)
         {
             var cur = b;
-            if (flip) cur = FlipHalf(cur, rng, 3);
-            if (vflip) cur = FlipHalf(cur, rng, 2);
+            if (shift) cur = Replace(cur, BatchAugment.RandomShift(cur.Input, Data.RandomShift.ForSize((int)cur.Input.shape[3]).Padding, rng), b);
+            if (flip) cur = Replace(cur, FlipHalf(cur, rng, 3), b);
+            if (vflip) cur = Replace(cur, FlipHalf(cur, rng, 2), b);
+            if (erase) cur = Replace(cur, BatchAugment.RandomErasing(cur.Input, Erasing, rng), b);
             if (mix is not null)
             {
                 var mixed = mix.Apply(cur, rng);
@@ -92,6 +95,23 @@ internal abstract class LabeledData : IDisposable
             yield return cur;
             if (!ReferenceEquals(cur, b)) cur.Dispose();
         }
+    }
+
+    /// <summary>Random erasing as both image paths apply it (a quarter of the items get one erased rectangle).</summary>
+    internal static readonly RandomErasing Erasing = new(0.25);
+
+    /// <summary>A batch with new <paramref name="input"/>; the intermediate <paramref name="cur"/> is disposed unless it is the loader's own <paramref name="original"/>.</summary>
+    private static Batch Replace(Batch cur, Tensor input, Batch original)
+    {
+        var next = new Batch(input, cur.Target.clone(), cur.Indices) { Mask = cur.Mask?.clone() };
+        if (!ReferenceEquals(cur, original)) cur.Dispose();
+        return next;
+    }
+
+    private static Batch Replace(Batch cur, Batch next, Batch original)
+    {
+        if (!ReferenceEquals(cur, original)) cur.Dispose();
+        return next;
     }
 
     private static Batch FlipHalf(Batch b, Random rng, long dim)
@@ -113,7 +133,7 @@ internal sealed class TensorImageData(IdxDataset data, InputPlan plan) : Labeled
 {
     private readonly (Tensor X, Tensor Y) _t = data.ToTensors();
 
-    public static readonly string[] SupportedAugment = ["hflip", "vflip", "mixup", "cutmix"];
+    public static readonly string[] SupportedAugment = ["hflip", "vflip", "pad-crop", "random-erasing", "mixup", "cutmix"];
 
     public override IReadOnlyList<string> ClassNames => data.ClassNames;
     public override int Count => data.Count;
@@ -211,7 +231,9 @@ internal sealed class FileImageData(IDataset<ImageSample> data, InputPlan plan, 
         if (augment.Contains("color-jitter")) steps.Add(Augment.ColorJitter());
         if (augment.Contains("trivial-augment")) steps.Add(Augment.TrivialAugment());
         if (augment.Contains("rand-augment")) steps.Add(Augment.RandAugment());
-        var tensorSteps = augment.Contains("random-erasing") ? new ITransform<ImageTensor, ImageTensor>[] { new RandomErasing(0.25) } : [];
+        var tensorSteps = new List<ITransform<ImageTensor, ImageTensor>>();
+        if (augment.Contains("pad-crop")) tensorSteps.Add(RandomShift.ForSize(p.CropSize));
+        if (augment.Contains("random-erasing")) tensorSteps.Add(Erasing);
         var normalize = plan.InChans == 1 ? InputPlan.Grayscale(p) : Normalize.From(p);
         return new VisionPipeline(steps, normalize, tensorSteps);
     }

@@ -21,6 +21,9 @@ public sealed class Recipe
     /// <summary>How to train.</summary>
     public TrainSection Train { get; set; } = new();
 
+    /// <summary>How the final model is evaluated.</summary>
+    public EvalSection Eval { get; set; } = new();
+
     /// <summary><c>auto</c>, <c>cpu</c>, <c>cuda</c> or <c>cuda:N</c>.</summary>
     public string Device { get; set; } = "auto";
 
@@ -108,7 +111,7 @@ public sealed class DataSection
     /// <summary>Longest token sequence for text (truncation beyond).</summary>
     public int MaxLength { get; set; } = 128;
 
-    /// <summary>Training augmentations, e.g. <c>hflip</c>, <c>random-resized-crop</c>, <c>trivial-augment</c>.</summary>
+    /// <summary>Training augmentations, e.g. <c>hflip</c>, <c>pad-crop</c>, <c>random-erasing</c>, <c>random-resized-crop</c>, <c>trivial-augment</c>.</summary>
     public List<string> Augment { get; set; } = [];
 
     /// <summary>Mini-batch size (0 = a default by task and size: 128 for images up to 64 px, else 32; 32 for text).</summary>
@@ -171,4 +174,18 @@ public sealed class TrainSection
 
     /// <summary>Stop training after this many seconds of wall time (0 = no limit); the run still evaluates and reports.</summary>
     public int TimeBudgetSeconds { get; set; }
+
+    /// <summary>
+    /// Decay of an exponential moving average of the weights updated after every step (0 = off; 0.999 is usual).
+    /// Epoch validation runs on the average; at the end the validation split decides between the average and the
+    /// trained weights, and the winner is what best.ckpt holds.
+    /// </summary>
+    public double Ema { get; set; }
+}
+
+/// <summary>How the final model is evaluated on the validation and test sets.</summary>
+public sealed class EvalSection
+{
+    /// <summary>Test-time augmentation: extra views (e.g. <c>hflip</c>) whose class probabilities are averaged with the plain view's.</summary>
+    public List<string> Tta { get; set; } = [];
 }

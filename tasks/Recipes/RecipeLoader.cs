@@ -32,7 +32,10 @@ public static class RecipeLoader
     public static readonly IReadOnlyList<string> Metrics = ["accuracy", "top5", "macro_f1"];
 
     /// <summary>Augmentations.</summary>
-    public static readonly IReadOnlyList<string> Augmentations = ["hflip", "vflip", "random-resized-crop", "random-crop", "color-jitter", "trivial-augment", "rand-augment", "random-erasing", "mixup", "cutmix"];
+    public static readonly IReadOnlyList<string> Augmentations = ["hflip", "vflip", "random-resized-crop", "random-crop", "pad-crop", "color-jitter", "trivial-augment", "rand-augment", "random-erasing", "mixup", "cutmix"];
+
+    /// <summary>Test-time augmentations (views whose predicted probabilities are averaged).</summary>
+    public static readonly IReadOnlyList<string> TestTimeAugmentations = ["hflip"];
 
     /// <summary>Feature-cache settings.</summary>
     public static readonly IReadOnlyList<string> FeatureCacheModes = ["auto", "on", "off"];
@@ -267,6 +270,8 @@ public static class RecipeLoader
         Range("train.early_stopping_patience", r.Train.EarlyStoppingPatience, 0, 10_000);
         Range("train.time_budget_seconds", r.Train.TimeBudgetSeconds, 0, int.MaxValue);
         Range("train.checkpoint_every_steps", r.Train.CheckpointEverySteps, 0, int.MaxValue);
+        if (r.Train.Ema != 0) Range("train.ema", r.Train.Ema, 0.5, 0.999999);
+        foreach (var a in r.Eval.Tta) OneOf("eval.tta", a, TestTimeAugmentations);
         try
         {
             DeviceSelector.Parse(r.Device);

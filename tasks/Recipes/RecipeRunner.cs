@@ -143,8 +143,13 @@ public static class RecipeRunner
         var trainLoader = new EpochAddressedLoader(data.Loader(trainIdx, train: true, batchSize, r.Seed, r.Data.Augment), () => learnerRef?.History.Count ?? 0);
         var validLoader = valIdx.Length > 0 ? validation.Loader(valIdx, train: false, batchSize, r.Seed, []) : null;
         var callbacks = new List<Callback>();
-        var history = new StepHistory();
+        var history = new StepHistory(total);
         callbacks.Add(history);
+        var ema = r.Train.Ema > 0 ? new EmaWeights(r.Train.Ema) : null;
+        if (ema is not null) callbacks.Add(ema);
+        var tta = TestTimeAugmentation.FromNames(r.Eval.Tta);
+        if (tta is not null && task != "vision")
+            throw new RecipeException($"eval.tta ({tta.Name}) mirrors images; {r.Model.Name} is a {task} model. Remove eval.tta.");
         if (r.Train.EarlyStoppingPatience > 0 && validLoader is not null) callbacks.Add(new EarlyStopping("valid_loss", r.Train.EarlyStoppingPatience));
         if (r.Train.TimeBudgetSeconds > 0) callbacks.Add(new TimeBudget(total, r.Train.TimeBudgetSeconds, exemptCachedHead: r.Train.FeatureCache != "off" && r.Data.Augment.Count == 0));
         var learnerOptions = new LearnerOptions
@@ -199,25 +204,33 @@ public static class RecipeRunner
         var best = Path.Combine(runFolder, "best.ckpt");
         var last = Path.Combine(runFolder, "last.ckpt");
         learner.Save(last);
-        if (File.Exists(best)) learner.LoadWeights(best);
+        string weightsChosen = "best.ckpt (evaluated here)";
+        if (ema is not null)
+            weightsChosen = ChooseEmaOrTrained(learner, ema, validLoader, best, log);
+        else if (File.Exists(best)) learner.LoadWeights(best);
         else File.Copy(last, best);
         var summaries = new List<EvaluationSummary>();
         double valAcc = double.NaN;
         double? testAcc = null;
         if (validLoader is not null)
         {
-            var ev = learner.Evaluate(validLoader);
+            var ev = learner.Evaluate(validLoader, tta);
             valAcc = ev.Accuracy;
             summaries.Add(Summarize("validation", ev, validation, valIdx));
-            log.WriteLine($"validation accuracy: {ev.Accuracy * 100:F2}% on {ev.Count:N0} items (best weights)");
+            if (tta is not null)
+            {
+                var plain = learner.Evaluate(validLoader);
+                log.WriteLine($"validation accuracy: {ev.Accuracy * 100:F2}% on {ev.Count:N0} items with test-time augmentation {tta.Name} ({plain.Accuracy * 100:F2}% without)");
+            }
+            else log.WriteLine($"validation accuracy: {ev.Accuracy * 100:F2}% on {ev.Count:N0} items (best weights)");
         }
         if (testData is not null)
         {
             var testIdx = Enumerable.Range(0, testData.Count).ToArray();
-            var ev = learner.Evaluate(testData.Loader(testIdx, train: false, Math.Max(batchSize, 256), r.Seed, []));
+            var ev = learner.Evaluate(testData.Loader(testIdx, train: false, Math.Max(batchSize, 256), r.Seed, []), tta);
             testAcc = ev.Accuracy;
             summaries.Add(Summarize("test", ev, testData, testIdx));
-            log.WriteLine($"test accuracy: {ev.Accuracy * 100:F2}% on {ev.Count:N0} items");
+            log.WriteLine($"test accuracy: {ev.Accuracy * 100:F2}% on {ev.Count:N0} items{(tta is null ? "" : $" with test-time augmentation {tta.Name}")}");
         }
         total.Stop();
         var facts = new List<(string, string)>
@@ -227,8 +240,9 @@ public static class RecipeRunner
             ("data", $"{r.Data.Source} ({data.Source}): {trainIdx.Length:N0} train, {valIdx.Length:N0} validation{(testData is null ? "" : $", {testData.Count:N0} test")}"),
             ("training", plannedText),
             ("device", choice.Reason),
+            ("evaluation", tta is null ? "plain forward pass" : $"test-time augmentation: class probabilities averaged over the plain view and {tta.Name} ({tta.Passes} passes per batch)"),
             ("time", $"{total.Elapsed.TotalSeconds:F0}s total, training {trainWatch.Elapsed.TotalSeconds:F0}s"),
-            ("checkpoints", "best.ckpt (evaluated here), last.ckpt" + (r.Train.CheckpointEverySteps > 0 ? $" (also every {r.Train.CheckpointEverySteps} steps)" : "")
+            ("checkpoints", weightsChosen + ", last.ckpt" + (r.Train.CheckpointEverySteps > 0 ? $" (also every {r.Train.CheckpointEverySteps} steps)" : "")
                 + (resumeFrom is null ? "" : $"; resumed from last.ckpt")),
         };
         if (notes is not null) facts.InsertRange(1, notes);
@@ -295,6 +309,36 @@ public static class RecipeRunner
                 return $"fastai fine_tune: {t.FreezeEpochs} frozen epoch(s) at slice({lr:G3}), then {t.Epochs} epoch(s) at slice({lr / 2 / t.LrSpread:G3}, {lr / 2:G3}), one-cycle, {t.Optimizer}";
             }
         }
+    }
+
+    /// <summary>
+    /// With an EMA of the weights: the validation split decides between the averaged and the trained weights at the end
+    /// of training (no validation split: the average); the winner goes into the model and into best.ckpt.
+    /// </summary>
+    private static string ChooseEmaOrTrained(Learner learner, EmaWeights ema, IEnumerable<Batch>? validLoader, string best, TextWriter log)
+    {
+        if (validLoader is null)
+        {
+            ema.CopyTo(learner.Model);
+            learner.Save(best);
+            log.WriteLine("ema: no validation split to compare on, so best.ckpt holds the averaged weights");
+            return "best.ckpt (the averaged weights, evaluated here)";
+        }
+        var trained = learner.Evaluate(validLoader).Accuracy;
+        var trainedWeights = learner.Model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+        ema.CopyTo(learner.Model);
+        var averaged = learner.Evaluate(validLoader).Accuracy;
+        bool useAverage = averaged >= trained;
+        if (!useAverage)
+        {
+            using var noGrad = no_grad();
+            foreach (var (name, t) in learner.Model.state_dict()) t.copy_(trainedWeights[name]);
+        }
+        foreach (var t in trainedWeights.Values) t.Dispose();
+        learner.Save(best);
+        var which = useAverage ? "the averaged (EMA) weights" : "the trained weights";
+        log.WriteLine($"ema: validation accuracy {averaged * 100:F2}% with the averaged weights, {trained * 100:F2}% with the trained weights: best.ckpt holds {which}");
+        return $"best.ckpt ({which}, chosen on validation: {averaged * 100:F2}% averaged vs {trained * 100:F2}% trained)";
     }
 
     /// <summary>A separate validation/test set must have the training set's classes in the same order (labels are indices).</summary>

@@ -13,7 +13,8 @@ namespace ModelZoo.Tasks.Reports;
 /// <param name="ValLoss">Validation loss, if validated.</param>
 /// <param name="Metrics">Validation metrics by name (accuracy, macro_f1, …), as fractions.</param>
 /// <param name="Seconds">Wall time of the epoch.</param>
-public sealed record EpochRecord(int Epoch, string Phase, double TrainLoss, double? ValLoss, IReadOnlyDictionary<string, double> Metrics, double Seconds);
+/// <param name="WallSeconds">Wall time from the start of the run to the end of this epoch (data preparation included), when known: the x axis of the time-to-accuracy plot.</param>
+public sealed record EpochRecord(int Epoch, string Phase, double TrainLoss, double? ValLoss, IReadOnlyDictionary<string, double> Metrics, double Seconds, double? WallSeconds = null);
 
 /// <summary>The curves of a run: per epoch, and per step for the learning rate and loss.</summary>
 /// <param name="Epochs">Epoch records in order.</param>
@@ -98,6 +99,7 @@ public static class RunReport
         {
             images.Add((PlotLoss(folder, history), "Training and validation loss"));
             if (history.Epochs.Any(e => e.Metrics.Count > 0)) images.Add((PlotMetrics(folder, history), "Validation metrics"));
+            if (TimeToAccuracy(history) is { Count: > 0 } tta) images.Add((PlotTimeToAccuracy(folder, tta), "Time to accuracy: validation accuracy against wall time since the run started"));
         }
         if (history is { LearningRates.Count: > 1 }) images.Add((PlotLr(folder, history), "Learning-rate schedule"));
         foreach (var ev in evaluations)
@@ -132,13 +134,14 @@ public static class RunReport
         {
             var metricNames = history.Epochs.SelectMany(e => e.Metrics.Keys).Distinct().ToList();
             md.AppendLine("## Epochs\n");
-            md.AppendLine("| epoch | phase | train loss | val loss | " + string.Join(" | ", metricNames) + " | seconds |");
-            md.AppendLine("| ---: | --- | ---: | ---: | " + string.Join(" | ", metricNames.Select(_ => "---:")) + " | ---: |");
+            md.AppendLine("| epoch | phase | train loss | val loss | " + string.Join(" | ", metricNames) + " | seconds | since start |");
+            md.AppendLine("| ---: | --- | ---: | ---: | " + string.Join(" | ", metricNames.Select(_ => "---:")) + " | ---: | ---: |");
             foreach (var e in history.Epochs)
             {
                 string val = e.ValLoss is { } v ? v.ToString("0.0000", Inv) : "-";
                 string metrics = string.Join(" | ", metricNames.Select(m => e.Metrics.TryGetValue(m, out var x) ? x.ToString("0.0000", Inv) : "-"));
-                md.AppendLine(Inv, $"| {e.Epoch} | {e.Phase} | {e.TrainLoss:0.0000} | {val} | {metrics} | {e.Seconds:0.0} |");
+                string since = e.WallSeconds is { } w ? TimeSpan.FromSeconds(Math.Round(w)).ToString(@"h\:mm\:ss", Inv) : "-";
+                md.AppendLine(Inv, $"| {e.Epoch} | {e.Phase} | {e.TrainLoss:0.0000} | {val} | {metrics} | {e.Seconds:0.0} | {since} |");
             }
             md.AppendLine();
         }
@@ -222,6 +225,23 @@ public static class RunReport
         plt.XLabel("epoch");
         plt.ShowLegend();
         return Save(plt, folder, "metrics.png");
+    }
+
+    /// <summary>(minutes since the run started, validation accuracy in %) per validated epoch with a known wall time.</summary>
+    internal static IReadOnlyList<(double Minutes, double Accuracy)> TimeToAccuracy(TrainingHistory h) =>
+        h.Epochs.Where(e => e.WallSeconds is not null && e.Metrics.ContainsKey("accuracy"))
+            .Select(e => (e.WallSeconds!.Value / 60, e.Metrics["accuracy"] * 100)).ToList();
+
+    private static string PlotTimeToAccuracy(string folder, IReadOnlyList<(double Minutes, double Accuracy)> points)
+    {
+        var plt = new Plot();
+        var s = plt.Add.Scatter(points.Select(p => p.Minutes).ToArray(), points.Select(p => p.Accuracy).ToArray());
+        s.LegendText = "validation accuracy";
+        plt.Title("Time to accuracy");
+        plt.XLabel("minutes since the run started");
+        plt.YLabel("accuracy (%)");
+        plt.Axes.SetLimitsX(0, Math.Max(points.Max(p => p.Minutes) * 1.05, 0.1));
+        return Save(plt, folder, "time-to-accuracy.png");
     }
 
     private static string PlotLr(string folder, TrainingHistory h)

@@ -312,8 +312,10 @@ internal sealed class CountedBatches(IEnumerable<Batch> stream, int count) : IRe
 }
 
 /// <summary>Records per-step loss and learning rate for the report's plots.</summary>
-internal sealed class StepHistory : Callback, ICheckpointState
+/// <remarks>With <paramref name="runClock"/>, each epoch also records the wall time since the run started (time to accuracy).</remarks>
+internal sealed class StepHistory(Stopwatch? runClock = null) : Callback, ICheckpointState
 {
+    private double _wallOffset;
     private readonly List<(long, double)> _lrs = [];
     private readonly List<(long, double)> _losses = [];
     private readonly List<EpochRecord> _epochs = [];
@@ -343,7 +345,8 @@ internal sealed class StepHistory : Callback, ICheckpointState
     {
         var metrics = learner.EpochMetrics.Where(kv => kv.Key != "valid_loss" && kv.Key != "train_loss" && kv.Key != "epoch").ToDictionary(kv => kv.Key, kv => kv.Value);
         double? val = learner.EpochMetrics.TryGetValue("valid_loss", out var v) ? v : null;
-        _epochs.Add(new EpochRecord(_epochs.Count + 1, "train", _n == 0 ? double.NaN : _sum / _n, val, metrics, _epochWatch.Elapsed.TotalSeconds));
+        double? wall = runClock is null ? null : _wallOffset + runClock.Elapsed.TotalSeconds;
+        _epochs.Add(new EpochRecord(_epochs.Count + 1, "train", _n == 0 ? double.NaN : _sum / _n, val, metrics, _epochWatch.Elapsed.TotalSeconds, wall));
     }
 
     // Checkpointed so that a resumed run's report shows the steps and epochs from before the interruption.
@@ -351,7 +354,7 @@ internal sealed class StepHistory : Callback, ICheckpointState
 
     public string? SaveJson() => System.Text.Json.JsonSerializer.Serialize(new HistoryState(
         _lrs.Select(x => new[] { x.Item1, x.Item2 }).ToList(), _losses.Select(x => new[] { x.Item1, x.Item2 }).ToList(),
-        _epochs.Select(e => new EpochState(e.Epoch, e.Phase, e.TrainLoss, e.ValLoss, e.Metrics.ToDictionary(), e.Seconds)).ToList(), _sum, _n), JsonOptions);
+        _epochs.Select(e => new EpochState(e.Epoch, e.Phase, e.TrainLoss, e.ValLoss, e.Metrics.ToDictionary(), e.Seconds, e.WallSeconds)).ToList(), _sum, _n), JsonOptions);
 
     public IReadOnlyDictionary<string, Tensor> SaveTensors() => new Dictionary<string, Tensor>();
 
@@ -364,13 +367,15 @@ internal sealed class StepHistory : Callback, ICheckpointState
         _losses.Clear();
         _losses.AddRange(s.Losses.Select(x => ((long)x[0], x[1])));
         _epochs.Clear();
-        _epochs.AddRange(s.Epochs.Select(e => new EpochRecord(e.Epoch, e.Phase, e.TrainLoss, e.ValLoss, e.Metrics, e.Seconds)));
+        _epochs.AddRange(s.Epochs.Select(e => new EpochRecord(e.Epoch, e.Phase, e.TrainLoss, e.ValLoss, e.Metrics, e.Seconds, e.WallSeconds)));
+        // A resumed run's clock starts at zero: continue from the wall time of the last epoch before the interruption.
+        _wallOffset = (_epochs.LastOrDefault()?.WallSeconds ?? 0) - (runClock?.Elapsed.TotalSeconds ?? 0);
         (_sum, _n) = (s.Sum, s.N);
     }
 
     private static readonly System.Text.Json.JsonSerializerOptions JsonOptions = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
-    private sealed record EpochState(int Epoch, string Phase, double TrainLoss, double? ValLoss, Dictionary<string, double> Metrics, double Seconds);
+    private sealed record EpochState(int Epoch, string Phase, double TrainLoss, double? ValLoss, Dictionary<string, double> Metrics, double Seconds, double? WallSeconds = null);
 
     private sealed record HistoryState(List<double[]> Lrs, List<double[]> Losses, List<EpochState> Epochs, double Sum, long N);
 
