@@ -208,10 +208,13 @@ public sealed class EmaWeights(double decay = 0.999, bool validateWithEma = true
     {
         if (_ema is null) return;
         using var noGrad = no_grad();
+        // Scalars held by `using`: a temporary one can be freed by the finalizer during the native call (BatchNormTraining).
+        using var keep = decay.ToScalar();
+        using var take = (1 - decay).ToScalar();
         foreach (var (name, t) in learner.Model.state_dict())
         {
             var e = _ema[name];
-            if (t.dtype.IsFloatingPoint()) e.mul_(decay).add_(t, alpha: 1 - decay);
+            if (t.dtype.IsFloatingPoint()) e.mul_(keep).add_(t, take);
             else e.copy_(t);
         }
     }

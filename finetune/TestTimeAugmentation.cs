@@ -52,6 +52,8 @@ public sealed class TestTimeAugmentation
             var y = net.call(view(input));
             sum.add_(nn.functional.softmax(y.to(ScalarType.Float32), 1));
         }
-        return sum.div_(Passes).clamp_min_(1e-12).log_().MoveToOuterDisposeScope();
+        using var passes = ((double)Passes).ToScalar();
+        using var floor = 1e-12.ToScalar();
+        return sum.div_(passes).clamp_min_(floor).log_().MoveToOuterDisposeScope();
     }
 }

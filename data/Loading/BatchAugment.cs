@@ -51,7 +51,12 @@ public static class BatchAugment
         using var scope = NewDisposeScope();
         var mask = tensor(keep, [n, 1, h, w]).to(images.dtype).to(images.device);
         var erased = images.mul(mask);
-        if (settings.Value != 0) erased.add_(mask.neg().add_(1).mul_(settings.Value));
+        if (settings.Value != 0)
+        {
+            using var one = 1.ToScalar();
+            using var value = settings.Value.ToScalar();
+            erased.add_(mask.neg().add_(one).mul_(value));
+        }
         return erased.MoveToOuterDisposeScope();
     }
 }

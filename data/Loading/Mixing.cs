@@ -30,7 +30,9 @@ public sealed record MixupCutMix(int NumClasses, double MixupAlpha = 0.2, double
         Tensor mixed;
         if (!useCut)
         {
-            mixed = x.mul(lam).add_(xr.mul(1 - lam));
+            using var own = lam.ToScalar();
+            using var other = (1 - lam).ToScalar();
+            mixed = x.mul(own).add_(xr.mul(other));
         }
         else
         {
@@ -49,7 +51,9 @@ public sealed record MixupCutMix(int NumClasses, double MixupAlpha = 0.2, double
             }
             lam = 1 - (double)(x2 - x1) * (y2 - y1) / (w * h);
         }
-        var target = y.mul(lam).add_(yr.mul(1 - lam));
+        using var ownTarget = lam.ToScalar();
+        using var otherTarget = (1 - lam).ToScalar();
+        var target = y.mul(ownTarget).add_(yr.mul(otherTarget));
         return new Batch(mixed.MoveToOuterDisposeScope(), target.MoveToOuterDisposeScope(), batch.Indices) { Mask = batch.Mask };
     }
 
@@ -57,7 +61,12 @@ public sealed record MixupCutMix(int NumClasses, double MixupAlpha = 0.2, double
     {
         if (target.dtype != ScalarType.Int64) return target.to_type(ScalarType.Float32);
         var y = nn.functional.one_hot(target, NumClasses).to_type(ScalarType.Float32);
-        if (LabelSmoothing > 0) y = y.mul(1 - LabelSmoothing).add_(LabelSmoothing / NumClasses);
+        if (LabelSmoothing > 0)
+        {
+            using var keep = (1 - LabelSmoothing).ToScalar();
+            using var spread = (LabelSmoothing / NumClasses).ToScalar();
+            y = y.mul(keep).add_(spread);
+        }
         return y;
     }
 

@@ -121,7 +121,8 @@ public sealed class TensorDataLoader : IEnumerable<Batch>, IDisposable
         using var scope = NewDisposeScope();
         var sel = tensor(idx.Select(i => (long)i).ToArray());
         var x = _images.index_select(0, sel);
-        x = x.dtype == ScalarType.Byte ? x.to_type(ScalarType.Float32).div_(255f) : x.to_type(ScalarType.Float32);
+        using var byteRange = 255f.ToScalar();
+        x = x.dtype == ScalarType.Byte ? x.to_type(ScalarType.Float32).div_(byteRange) : x.to_type(ScalarType.Float32);
         if (Resize > 0 && (x.shape[2] != Resize || x.shape[3] != Resize))
             x = nn.functional.interpolate(x, [Resize, Resize], mode: InterpolationMode.Bilinear, align_corners: false,
                 antialias: x.shape[2] > Resize || x.shape[3] > Resize);

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using TorchSharp;
 using static TorchSharp.torch;
+using BatchNorm = TorchSharp.Modules.BatchNorm;
 using Conv2d = TorchSharp.Modules.Conv2d;
 
 namespace ModelZoo;
@@ -76,6 +77,7 @@ public static class OneDnnConvGuard
     /// </summary>
     public static Tensor Forward(nn.Module<Tensor, Tensor> module, Tensor x)
     {
+        if (BatchNormTraining.Applies(module)) return BatchNormTraining.Forward((BatchNorm)module, x);
         if (!Enabled || module is not Conv2d conv || conv.transposed || conv.padding_mode != PaddingModes.Zeros
             || conv.padding_type is not null || x.dtype != ScalarType.Float32 || x.device_type != DeviceType.CPU)
             return module.call(x);
