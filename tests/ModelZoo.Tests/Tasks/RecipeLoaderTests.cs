@@ -79,10 +79,24 @@ public class RecipeLoaderTests
     [InlineData("device=tpu", "'device': Unknown device 'tpu'")]
     [InlineData("model.name=resnet9000", "not in the catalog")]
     [InlineData("train.metrics=accuracy", "'train.metrics' must be a list")]
+    [InlineData("train.ema=0.2", "'train.ema' is 0.2; it must lie between 0.5 and 0.999999")]
+    [InlineData("eval.tta=[rotate]", "'eval.tta' is 'rotate'; allowed values: hflip")]
     public void BadValuesNameThePathAndWhatIsAllowed(string set, string expected)
     {
         var e = Assert.Throws<RecipeException>(() => RecipeLoader.Parse(Minimal, "r.yaml", [set]));
         Assert.Contains(expected, e.Message);
+    }
+
+    [Fact]
+    public void EmaTtaAndPadCropAreRecipeSettings()
+    {
+        var r = RecipeLoader.Parse(Minimal, "r.yaml", ["train.ema=0.999", "eval.tta=[hflip]", "data.augment=[pad-crop, random-erasing]"]);
+        Assert.Equal(0.999, r.Train.Ema);
+        Assert.Equal(["hflip"], r.Eval.Tta);
+        Assert.Equal(["pad-crop", "random-erasing"], r.Data.Augment);
+        var back = RecipeLoader.Parse(RecipeLoader.ToYaml(r));
+        Assert.Equal(0.999, back.Train.Ema);
+        Assert.Equal(["hflip"], back.Eval.Tta);
     }
 
     [Fact]

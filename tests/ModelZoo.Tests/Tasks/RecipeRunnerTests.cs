@@ -137,6 +137,7 @@ public sealed class RecipeRunnerTests(FineTunedRun run) : IClassFixture<FineTune
     [InlineData("resnet18-cntk-linear-probe.yaml")]
     [InlineData("resnet18-cntk-fastai.yaml")]
     [InlineData("fashion-mnist-long.yaml")]
+    [InlineData("fashion-mnist-best.yaml")]
     [InlineData("minilm-text-classification.yaml")]
     public void ShippedRecipeRunsEndToEndAtTinySize(string file)
     {
@@ -145,6 +146,19 @@ public sealed class RecipeRunnerTests(FineTunedRun run) : IClassFixture<FineTune
         AssertRunFolder(result, hasTest: !file.StartsWith("minilm", StringComparison.Ordinal));
         using var trained = new DisposableModel(TrainedModel.Load(result.BestCheckpoint));
         Assert.Equal(file.StartsWith("minilm", StringComparison.Ordinal) ? 2 : 10, trained.Model.Spec.ClassNames.Count);
+        var report = File.ReadAllText(Path.Combine(result.RunFolder, "report.md"));
+        if (file == "fashion-mnist-best.yaml")
+        {
+            // EMA, flip TTA, shifts and erasing all ran: the report names the weights chosen and the evaluation.
+            Assert.Contains("chosen on validation", report);
+            Assert.Contains("test-time augmentation: class probabilities averaged over the plain view and hflip (2 passes per batch)", report);
+        }
+        if (file != "resnet18-cntk-linear-probe.yaml" && !file.StartsWith("minilm", StringComparison.Ordinal))
+        {
+            // Validated epochs carry their wall time since the start: the time-to-accuracy plot and the table column.
+            Assert.True(File.Exists(Path.Combine(result.RunFolder, "time-to-accuracy.png")), $"no time-to-accuracy.png in {result.RunFolder}");
+            Assert.Contains("| since start |", report);
+        }
         if (file.StartsWith("minilm", StringComparison.Ordinal))
         {
             var p = CheckpointTools.Predict(result.BestCheckpoint, ["win a free prize now"], topK: 2, inputsAreTexts: true);
