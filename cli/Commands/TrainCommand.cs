@@ -12,17 +12,18 @@ internal static class TrainCommand
         var set = new Option<string[]>("--set") { Description = "Override a recipe field: key.path=value (repeatable), e.g. --set train.epochs=3.", AllowMultipleArgumentsPerToken = false };
         var output = new Option<string?>("--output") { Description = "Folder for run folders (overrides the recipe's output)." };
         var dryRun = new Option<bool>("--dry-run") { Description = "Read and check the recipe, print the resolved YAML, and stop." };
+        var budget = new Option<string?>("--budget") { Description = "Wall time for the whole run, e.g. 30m, 1h30m, 90s: measured steps decide how many epochs fit (sets train.budget)." };
         var resume = new Option<string?>("--resume") { Description = "Continue the run in this run folder (runs/<date>-<name>/) from its last.ckpt, with the recipe.yaml stored there." };
         var command = new Command("train", "Run a YAML training recipe: data, model, surgery, training, checkpoints and a report in a run folder.")
         {
-            recipe, set, output, dryRun, resume,
+            recipe, set, output, budget, dryRun, resume,
         };
         command.SetAction(r => CliErrors.Run("train", () =>
         {
             if (r.GetValue(resume) is { } folder)
             {
-                if (r.GetValue(recipe) is not null || (r.GetValue(set) ?? []).Length > 0 || r.GetValue(output) is not null || r.GetValue(dryRun))
-                    throw new ArgumentException("--resume continues a run exactly as it was started: give only the run folder (its recipe.yaml is used), without a recipe, --set, --output or --dry-run.");
+                if (r.GetValue(recipe) is not null || (r.GetValue(set) ?? []).Length > 0 || r.GetValue(output) is not null || r.GetValue(budget) is not null || r.GetValue(dryRun))
+                    throw new ArgumentException("--resume continues a run exactly as it was started: give only the run folder (its recipe.yaml is used), without a recipe, --set, --output, --budget or --dry-run.");
                 if (!Directory.Exists(folder)) throw new ArgumentException($"--resume: run folder '{folder}' does not exist.");
                 Report(RecipeRunner.Resume(folder, Console.Out));
                 return 0;
@@ -30,6 +31,7 @@ internal static class TrainCommand
             if (r.GetValue(recipe) is null) throw new ArgumentException("Give a recipe file (e.g. recipes/resnet18-cntk-fine-tune.yaml), or --resume RUN_FOLDER to continue a run.");
             var overrides = (r.GetValue(set) ?? []).ToList();
             if (r.GetValue(output) is { } o) overrides.Add($"output={o}");
+            if (r.GetValue(budget) is { } b) overrides.Add($"train.budget={b}");
             var loaded = RecipeLoader.Load(r.GetValue(recipe)!, overrides);
             if (r.GetValue(dryRun))
             {

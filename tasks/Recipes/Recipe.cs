@@ -176,6 +176,13 @@ public sealed class TrainSection
     public int TimeBudgetSeconds { get; set; }
 
     /// <summary>
+    /// Wall time the whole run may take, e.g. <c>30m</c>, <c>1h30m</c>, <c>90s</c> or plain seconds (unset = train
+    /// <see cref="Epochs"/> epochs). A few measured training steps and evaluation batches decide how many epochs fit;
+    /// the run folder's recipe.yaml then holds those epochs, and <see cref="TimeBudgetSeconds"/> as a safety stop.
+    /// </summary>
+    public string? Budget { get; set; }
+
+    /// <summary>
     /// Decay of an exponential moving average of the weights updated after every step (0 = off; 0.999 is usual).
     /// Epoch validation runs on the average; at the end the validation split decides between the average and the
     /// trained weights, and the winner is what best.ckpt holds.
@@ -188,4 +195,43 @@ public sealed class EvalSection
 {
     /// <summary>Test-time augmentation: extra views (e.g. <c>hflip</c>) whose class probabilities are averaged with the plain view's.</summary>
     public List<string> Tta { get; set; } = [];
+}
+
+/// <summary>Durations in recipes and on the command line: <c>90</c> (seconds), <c>90s</c>, <c>30m</c>, <c>2h</c>, <c>1h30m</c>.</summary>
+public static class DurationText
+{
+    /// <summary>Seconds in <paramref name="text"/>, or null when it is not a duration.</summary>
+    public static double? TryParseSeconds(string text)
+    {
+        var t = text.Trim().ToLowerInvariant();
+        if (t.Length == 0) return null;
+        if (double.TryParse(t, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var plain))
+            return plain > 0 && double.IsFinite(plain) ? plain : null;
+        double total = 0;
+        int i = 0;
+        string seen = "";
+        while (i < t.Length)
+        {
+            int start = i;
+            while (i < t.Length && (char.IsDigit(t[i]) || t[i] == '.')) i++;
+            if (i == start || i == t.Length) return null;
+            if (!double.TryParse(t[start..i], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var n)) return null;
+            char unit = t[i++];
+            double scale = unit switch { 'h' => 3600, 'm' => 60, 's' => 1, _ => double.NaN };
+            // Units in falling order, each once: 1h30m, not 30m1h.
+            if (double.IsNaN(scale) || seen.Length > 0 && "hms".IndexOf(unit) <= "hms".IndexOf(seen[^1])) return null;
+            seen += unit;
+            total += n * scale;
+        }
+        return total > 0 ? total : null;
+    }
+
+    /// <summary>Seconds as the shortest of <c>45s</c>, <c>12m</c>, <c>1h30m</c>.</summary>
+    public static string Format(double seconds)
+    {
+        var s = (long)Math.Round(seconds);
+        if (s < 120) return $"{s}s";
+        if (s < 3600) return s % 60 == 0 ? $"{s / 60}m" : $"{s / 60}m{s % 60}s";
+        return $"{s / 3600}h{(s % 3600 / 60 > 0 ? $"{s % 3600 / 60}m" : "")}";
+    }
 }

@@ -270,6 +270,14 @@ public static class RecipeLoader
         Range("train.early_stopping_patience", r.Train.EarlyStoppingPatience, 0, 10_000);
         Range("train.time_budget_seconds", r.Train.TimeBudgetSeconds, 0, int.MaxValue);
         Range("train.checkpoint_every_steps", r.Train.CheckpointEverySteps, 0, int.MaxValue);
+        if (r.Train.Budget is { } budget)
+        {
+            if (DurationText.TryParseSeconds(budget) is not { } seconds)
+                throw new RecipeException($"{source}: 'train.budget' is '{budget}', which is not a duration. Write it like 90s, 30m, 2h or 1h30m (plain numbers are seconds).");
+            if (seconds < 10) throw new RecipeException($"{source}: 'train.budget' is {budget}: at least 10s are needed to measure the speed and plan. Give a longer budget.");
+            if (r.Train.TimeBudgetSeconds > 0)
+                throw new RecipeException($"{source}: both 'train.budget' ({budget}) and 'train.time_budget_seconds' ({r.Train.TimeBudgetSeconds}) are set. Keep train.budget to plan the epochs from measured speed, or time_budget_seconds to only stop at a time.");
+        }
         if (r.Train.Ema != 0) Range("train.ema", r.Train.Ema, 0.5, 0.999999);
         foreach (var a in r.Eval.Tta) OneOf("eval.tta", a, TestTimeAugmentations);
         try

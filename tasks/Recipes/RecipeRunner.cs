@@ -112,6 +112,20 @@ public static class RecipeRunner
         model.to(device);
         log.WriteLine($"model: {r.Model.Name} ({model.LoadedWeights?.Tag ?? "random init"}){(r.Model.Surgery.Count > 0 ? "; surgery: " + Describe(r.Model.Surgery) : "")}; new head → {classes} classes");
 
+        // The training order of an epoch is a function of the run's global epoch number (epochs finished so far, restored
+        // on resume), not of how often the loader was enumerated before, so a resumed run sees the same batches.
+        Learner? learnerRef = null;
+        var trainLoader = new EpochAddressedLoader(data.Loader(trainIdx, train: true, batchSize, r.Seed, r.Data.Augment), () => learnerRef?.History.Count ?? 0);
+        var validLoader = valIdx.Length > 0 ? validation.Loader(valIdx, train: false, batchSize, r.Seed, []) : null;
+        var optimizer = r.Train.Optimizer == "sgd" ? OptimizerSettings.Sgd(r.Train.Momentum, weightDecay: r.Train.WeightDecay) : OptimizerSettings.AdamW(r.Train.WeightDecay);
+        var loss = Loss.CrossEntropy(r.Train.LabelSmoothing);
+        var tta = TestTimeAugmentation.FromNames(r.Eval.Tta);
+        if (tta is not null && task != "vision")
+            throw new RecipeException($"eval.tta ({tta.Name}) mirrors images; {r.Model.Name} is a {task} model. Remove eval.tta.");
+        // train.budget: measured speed decides the epochs; the recipe written below is the planned one.
+        string? budgetPlan = r.Train.Budget is null ? null
+            : BudgetPlanner.Plan(r, model, trainLoader, validLoader, batchSize, valIdx.Length, testData?.Count ?? 0, loss, optimizer, device, total, tta?.Passes ?? 1, log);
+
         // 3. Run folder, spec, learner
         var runFolder = resumeFolder ?? NewRunFolder(r.Output, r.Name);
         var recipeYaml = RecipeLoader.ToYaml(r);
@@ -137,31 +151,23 @@ public static class RecipeRunner
             Task = task, Model = r.Model.Name, InChans = r.Model.InChans, Surgery = r.Model.Surgery.ToList(), ClassNames = data.ClassNames.ToList(),
             ImageSize = imageSize, Preprocessing = plan.Preprocessing, MaxLength = plan.MaxLength, Recipe = recipeYaml,
         };
-        // The training order of an epoch is a function of the run's global epoch number (epochs finished so far, restored
-        // on resume), not of how often the loader was enumerated before, so a resumed run sees the same batches.
-        Learner? learnerRef = null;
-        var trainLoader = new EpochAddressedLoader(data.Loader(trainIdx, train: true, batchSize, r.Seed, r.Data.Augment), () => learnerRef?.History.Count ?? 0);
-        var validLoader = valIdx.Length > 0 ? validation.Loader(valIdx, train: false, batchSize, r.Seed, []) : null;
         var callbacks = new List<Callback>();
         var history = new StepHistory(total);
         callbacks.Add(history);
         var ema = r.Train.Ema > 0 ? new EmaWeights(r.Train.Ema) : null;
         if (ema is not null) callbacks.Add(ema);
-        var tta = TestTimeAugmentation.FromNames(r.Eval.Tta);
-        if (tta is not null && task != "vision")
-            throw new RecipeException($"eval.tta ({tta.Name}) mirrors images; {r.Model.Name} is a {task} model. Remove eval.tta.");
         if (r.Train.EarlyStoppingPatience > 0 && validLoader is not null) callbacks.Add(new EarlyStopping("valid_loss", r.Train.EarlyStoppingPatience));
         if (r.Train.TimeBudgetSeconds > 0) callbacks.Add(new TimeBudget(total, r.Train.TimeBudgetSeconds, exemptCachedHead: r.Train.FeatureCache != "off" && r.Data.Augment.Count == 0));
         var learnerOptions = new LearnerOptions
         {
-            Optimizer = r.Train.Optimizer == "sgd" ? OptimizerSettings.Sgd(r.Train.Momentum, weightDecay: r.Train.WeightDecay) : OptimizerSettings.AdamW(r.Train.WeightDecay),
+            Optimizer = optimizer,
             ClipGradNorm = r.Train.ClipGradNorm > 0 ? r.Train.ClipGradNorm : null,
             Seed = r.Seed, RunFolder = runFolder, SaveCheckpoints = validLoader is not null || r.Train.CheckpointEverySteps > 0,
             CheckpointEverySteps = r.Train.CheckpointEverySteps, Device = device, Output = log, Config = spec.ToJson(),
             Callbacks = callbacks,
         };
         var metrics = r.Train.Metrics.Select(m => m switch { "top5" => Metric.TopK(5), "macro_f1" => Metric.MacroF1(), _ => Metric.Accuracy() }).ToList();
-        using var learner = new Learner(model, _ => trainLoader, validLoader, Loss.CrossEntropy(r.Train.LabelSmoothing), metrics, learnerOptions);
+        using var learner = new Learner(model, _ => trainLoader, validLoader, loss, metrics, learnerOptions);
         learnerRef = learner;
 
         double lr = r.Train.Lr;
@@ -245,6 +251,7 @@ public static class RecipeRunner
             ("checkpoints", weightsChosen + ", last.ckpt" + (r.Train.CheckpointEverySteps > 0 ? $" (also every {r.Train.CheckpointEverySteps} steps)" : "")
                 + (resumeFrom is null ? "" : $"; resumed from last.ckpt")),
         };
+        if (budgetPlan is not null) facts.Insert(4, ("budget", budgetPlan));
         if (notes is not null) facts.InsertRange(1, notes);
         if (skippedItems.Count > 0)
             facts.Add(("skipped items", $"{skippedItems.Count} unreadable item(s) skipped: " + string.Join("; ", skippedItems.Take(5).Select(s => $"{s.Item} ({s.Error})")) + (skippedItems.Count > 5 ? "; …" : "")));

@@ -81,11 +81,50 @@ public class RecipeLoaderTests
     [InlineData("train.metrics=accuracy", "'train.metrics' must be a list")]
     [InlineData("train.ema=0.2", "'train.ema' is 0.2; it must lie between 0.5 and 0.999999")]
     [InlineData("eval.tta=[rotate]", "'eval.tta' is 'rotate'; allowed values: hflip")]
+    [InlineData("train.budget=soon", "'train.budget' is 'soon', which is not a duration. Write it like 90s, 30m, 2h or 1h30m")]
+    [InlineData("train.budget=5s", "at least 10s are needed")]
     public void BadValuesNameThePathAndWhatIsAllowed(string set, string expected)
     {
         var e = Assert.Throws<RecipeException>(() => RecipeLoader.Parse(Minimal, "r.yaml", [set]));
         Assert.Contains(expected, e.Message);
     }
+
+    [Fact]
+    public void BudgetAndATimeStopTogetherAreRefusedWithTheChoice()
+    {
+        var e = Assert.Throws<RecipeException>(() => RecipeLoader.Parse(Minimal, "r.yaml", ["train.budget=30m", "train.time_budget_seconds=600"]));
+        Assert.Contains("both 'train.budget' (30m) and 'train.time_budget_seconds' (600) are set", e.Message);
+        Assert.Equal("1h30m", RecipeLoader.Parse(Minimal, "r.yaml", ["train.budget=1h30m"]).Train.Budget);
+    }
+
+    [Theory]
+    [InlineData("90", 90)]
+    [InlineData("90s", 90)]
+    [InlineData("30m", 1800)]
+    [InlineData("2h", 7200)]
+    [InlineData("1h30m", 5400)]
+    [InlineData("1.5h", 5400)]
+    [InlineData(" 1H5m10S ", 3910)]
+    public void DurationsReadAsSeconds(string text, double seconds) => Assert.Equal(seconds, DurationText.TryParseSeconds(text));
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("0")]
+    [InlineData("-5m")]
+    [InlineData("30x")]
+    [InlineData("m30")]
+    [InlineData("30m1h")]
+    [InlineData("1h1h")]
+    [InlineData("30 m")]
+    public void NonDurationsAreNull(string text) => Assert.Null(DurationText.TryParseSeconds(text));
+
+    [Theory]
+    [InlineData(45, "45s")]
+    [InlineData(1800, "30m")]
+    [InlineData(1830, "30m30s")]
+    [InlineData(5400, "1h30m")]
+    [InlineData(7200, "2h")]
+    public void DurationsFormatShortest(double seconds, string text) => Assert.Equal(text, DurationText.Format(seconds));
 
     [Fact]
     public void EmaTtaAndPadCropAreRecipeSettings()

@@ -1,0 +1,26 @@
+using ModelZoo.Tasks.Recipes;
+
+namespace ModelZoo.Tests.Tasks;
+
+public class BudgetPlannerTests
+{
+    [Fact]
+    public void ABudgetPlansEpochsFromMeasuredStepsAndTheRunFolderRecipeReplaysThePlan()
+    {
+        using var data = new TinyRecipeData();
+        var recipe = RecipeLoader.Load(RecipeRunnerTests.RecipePath("resnet18-cntk-fine-tune.yaml"),
+            ["data.limit=48", "data.batch_size=16", "data.workers=1", "data.image_size=32", $"data.path={data.Idx}", "train.budget=20s", $"output={data.Output}"]);
+        var log = new StringWriter();
+        var result = RecipeRunner.Run(recipe, log);
+
+        var planned = RecipeLoader.Load(Path.Combine(result.RunFolder, "recipe.yaml"));
+        Assert.Null(planned.Train.Budget);
+        Assert.InRange(planned.Train.Epochs, 1, BudgetPlanner.MaxEpochs);
+        Assert.InRange(planned.Train.TimeBudgetSeconds, 1, 20);
+        Assert.Contains("budget 20s: a training step takes", log.ToString());
+        Assert.Contains($"{planned.Train.Epochs} epoch(s) planned", log.ToString());
+        Assert.Contains("- **budget**: budget 20s:", File.ReadAllText(Path.Combine(result.RunFolder, "report.md")));
+        // The safety stop ends training at the budget less the final evaluation, whatever the machine's speed.
+        Assert.True(result.Elapsed.TotalSeconds < 40, $"the 20s run took {result.Elapsed.TotalSeconds:F0}s");
+    }
+}
