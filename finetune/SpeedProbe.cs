@@ -10,7 +10,9 @@ namespace ModelZoo.FineTune;
 /// <param name="EvalSecondsPerItem">Seconds per item of an evaluation forward pass (eval mode, no gradients); NaN without evaluation data.</param>
 /// <param name="StepsMeasured">Training steps timed (after the warm-up steps, which are not counted).</param>
 /// <param name="ProbeSeconds">Wall time of the whole probe, warm-up and restoring included.</param>
-public sealed record SpeedMeasurement(double StepSeconds, double EvalSecondsPerItem, int StepsMeasured, double ProbeSeconds);
+/// <param name="FastestStepSeconds">The fastest timed step.</param>
+/// <param name="SlowestStepSeconds">The slowest timed step.</param>
+public sealed record SpeedMeasurement(double StepSeconds, double EvalSecondsPerItem, int StepsMeasured, double ProbeSeconds, double FastestStepSeconds, double SlowestStepSeconds);
 
 /// <summary>
 /// Times a few real training steps and evaluation batches of a model, then puts everything back: weights, buffers
@@ -122,7 +124,7 @@ public static class SpeedProbe
         }
         stepTimes.Sort();
         double median = stepTimes.Count % 2 == 1 ? stepTimes[stepTimes.Count / 2] : (stepTimes[stepTimes.Count / 2 - 1] + stepTimes[stepTimes.Count / 2]) / 2;
-        return new SpeedMeasurement(median, evalItems > 0 ? evalSeconds / evalItems : double.NaN, stepTimes.Count, total.Elapsed.TotalSeconds);
+        return new SpeedMeasurement(median, evalItems > 0 ? evalSeconds / evalItems : double.NaN, stepTimes.Count, total.Elapsed.TotalSeconds, stepTimes[0], stepTimes[^1]);
     }
 
     private static void Synchronize(Device device)

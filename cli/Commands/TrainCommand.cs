@@ -31,7 +31,8 @@ internal static class TrainCommand
             if (r.GetValue(recipe) is null) throw new ArgumentException("Give a recipe file (e.g. recipes/resnet18-cntk-fine-tune.yaml), or --resume RUN_FOLDER to continue a run.");
             var overrides = (r.GetValue(set) ?? []).ToList();
             if (r.GetValue(output) is { } o) overrides.Add($"output={o}");
-            if (r.GetValue(budget) is { } b) overrides.Add($"train.budget={b}");
+            // --budget replaces the recipe's own time stop: the plan sets a safety stop of its own.
+            if (r.GetValue(budget) is { } b) overrides.AddRange([$"train.budget={b}", "train.time_budget_seconds=0"]);
             var loaded = RecipeLoader.Load(r.GetValue(recipe)!, overrides);
             if (r.GetValue(dryRun))
             {

@@ -43,7 +43,7 @@ internal static class BudgetPlanner
         SpeedMeasurement speed;
         try
         {
-            speed = SpeedProbe.Measure(model, train, valid, loss, optimizer, device);
+            speed = SpeedProbe.Measure(model, train, valid, loss, optimizer, device, warmupSteps: 4, steps: 6);
         }
         finally
         {
@@ -79,7 +79,7 @@ internal static class BudgetPlanner
             t.Epochs = 1;
         }
         t.TimeBudgetSeconds = Math.Max(1, (int)(budget - reserve));
-        var line = $"budget {text}: a training step takes {step * 1000:F0} ms (median of {speed.StepsMeasured} after warm-up{(emaSeconds > 0 ? $", weight average {emaSeconds * 1000:F0} ms included" : "")}), " +
+        var line = $"budget {text}: a training step takes {step * 1000:F0} ms (median of {speed.StepsMeasured} after warm-up, {speed.FastestStepSeconds * 1000:F0}–{speed.SlowestStepSeconds * 1000:F0} ms{(emaSeconds > 0 ? $", weight average {emaSeconds * 1000:F0} ms included" : "")}), " +
             $"evaluation {eval * 1000:F2} ms per item → one epoch ≈ {epoch:F0}s ({stepsPerEpoch:N0} steps, {validItems:N0} validation items); " +
             $"{spent:F0}s spent on setup and measuring{(finder > 0 ? $", ~{finder:F0}s for the LR finder" : "")}, {reserve:F0}s kept for the final evaluation; {fitNote}; training stops at {t.TimeBudgetSeconds}s if it runs slower than measured";
         log.WriteLine(line);
