@@ -353,7 +353,9 @@ public static class TorchrunExport
             "On GPUs use `--nproc_per_node=<GPUs>`.").AppendLine();
         sb.AppendLine("Several machines (the same folder and data path on each, e.g. a shared file system; run on every node, NODE = 0…N-1):").AppendLine();
         sb.AppendLine("```").AppendLine($"torchrun --nnodes=N --node_rank=NODE --nproc_per_node=GPUS --master_addr=HOST0 --master_port=29500 {train}").AppendLine("```").AppendLine();
-        sb.AppendLine("Rank 0 writes `checkpoints/epoch-N.pth`, `checkpoints/last.pth` (plain state dicts), `checkpoints/train-state.pt` (`--resume` continues from it) and `metrics.jsonl`.");
+        sb.AppendLine("Rank 0 writes `checkpoints/epoch-N.pth`, `checkpoints/last.pth` (plain state dicts), `checkpoints/train-state.pt` (`--resume` continues from it) and `metrics.jsonl` " +
+            "(a line per epoch with `train_loss` and, with a validation split, `valid_loss`, `valid_accuracy`, `valid_items`; with a test split, a last line `\"phase\": \"test\"` with `test_loss`, `test_accuracy`, `test_items`). " +
+            "Validation and test count every item once, whatever the number of processes.");
         sb.AppendLine("`--epochs`, `--batch-size` (global), `--workers` (DataLoader processes per rank) and `--output` override the recipe.").AppendLine();
         sb.AppendLine("## 3. Bring the result back").AppendLine();
         sb.AppendLine("```").AppendLine($"zoo import {Path.Combine(folder, "checkpoints", "last.pth")} --like {folder}").AppendLine("```").AppendLine();

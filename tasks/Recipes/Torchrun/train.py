@@ -11,7 +11,10 @@ weights.pth. Works with PyTorch 1.13 (Debian 12's python3-torch) and PyTorch 2.x
 
 Rank 0 writes checkpoints/epoch-N.pth and checkpoints/last.pth (plain state dicts that load with strict=True into the
 rebuilt model; `zoo import checkpoints/last.pth --like RUN/` brings them back), checkpoints/train-state.pt (optimizer,
-schedule position; `--resume` continues from it) and metrics.jsonl.
+schedule position; `--resume` continues from it) and metrics.jsonl: one line per epoch (train_loss, train_items,
+items_per_second, processes and, with a validation split, valid_loss, valid_accuracy, valid_items) and, when there is
+a test split, a last line with phase "test" (test_loss, test_accuracy, test_items). Validation and test count every
+item exactly once whatever the number of processes.
 """
 import argparse
 import csv
@@ -480,11 +483,20 @@ def all_sum(values, device, world):
     return t.tolist()
 
 
+def shard(n, world, rank):
+    """Indices rank, rank + world, ... of n items: every item on exactly one rank, none repeated (DistributedSampler
+    pads the last shard with repeated items so that all ranks have as many, which would count those twice)."""
+    return list(range(rank, n, world))
+
+
 def evaluate(model, data, batch, device, world, rank, loss_fn):
+    """Mean cross-entropy and accuracy over every item of `data` counted once: each rank evaluates its own shard (the
+    shards may differ in size by one) and the sums of loss, correct and count are all-reduced; items is that count."""
     if len(data) == 0:
         return None
-    sampler = torch.utils.data.distributed.DistributedSampler(data, num_replicas=world, rank=rank, shuffle=False) if world > 1 else None
-    loader = torch.utils.data.DataLoader(data, batch_size=batch, sampler=sampler, shuffle=False, num_workers=0)
+    part = torch.utils.data.Subset(data, shard(len(data), world, rank)) if world > 1 else data
+    # The unwrapped model, not the DDP wrapper: ranks with fewer batches must not wait in a collective of DDP's forward.
+    loader = torch.utils.data.DataLoader(part, batch_size=batch, shuffle=False, num_workers=0)
     model.eval()
     loss_sum = correct = count = 0.0
     with torch.no_grad():
@@ -582,7 +594,7 @@ def train(cfg, args):
             record = {"phase": phase, "epoch": global_epoch + epoch + 1, "train_loss": loss_sum / max(items, 1), "train_items": int(items),
                       "seconds": round(seconds, 3), "items_per_second": round(items / max(seconds, 1e-9), 2), "processes": world}
             if val:
-                record.update({"valid_loss": val["loss"], "valid_accuracy": val["accuracy"]})
+                record.update({"valid_loss": val["loss"], "valid_accuracy": val["accuracy"], "valid_items": val["items"]})
             if rank == 0:
                 state = model.state_dict()
                 torch.save(state, os.path.join(ckpt_dir, f"epoch-{global_epoch + epoch + 1}.pth"))
@@ -597,7 +609,9 @@ def train(cfg, args):
     test = evaluate(model, test_set, batch, device, world, rank, loss_fn)
     if rank == 0:
         if test:
-            print(json.dumps({"test_loss": test["loss"], "test_accuracy": test["accuracy"], "test_items": test["items"]}), flush=True)
+            record = {"phase": "test", "test_loss": test["loss"], "test_accuracy": test["accuracy"], "test_items": test["items"], "processes": world}
+            metrics.write(json.dumps(record) + "\n")
+            print(json.dumps(record), flush=True)
         metrics.close()
         print(f"train.py: checkpoints in {ckpt_dir}; bring them back with: zoo import {os.path.join(ckpt_dir, 'last.pth')} --like {HERE}", flush=True)
     if world > 1:
