@@ -46,7 +46,7 @@ else
         using var rg = w.CreateRowGroup();
         await rg.WriteAsync(bytes, chunk.Select(r => Convert.FromHexString(r.GetProperty("bytes").GetString()!)).ToArray());
         await rg.WriteAsync(path, chunk.Select((_, i) => $"{row + i:D5}.png").ToArray());
-        await rg.WriteAsync(label, chunk.Select(r => r.GetProperty("label").GetInt64()).ToArray().AsMemory());
+        await rg.WriteAsync<long>(label, chunk.Select(r => r.GetProperty("label").GetInt64()).ToArray().AsMemory());
         row += chunk.Length;
     }
 }
