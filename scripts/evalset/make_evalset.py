@@ -296,7 +296,11 @@ def make_fortunes_de(staging):
 def make_fortunes_es(out):
     rng = random.Random(SEED + 7)
     root = Path("/usr/share/games/fortunes/es")
-    by = {"refranes": read_fortunes(root / "refranes.fortunes.u8"), "sabiduria": read_fortunes(root / "sabiduria.fortunes.u8")}
+    # Every "sabiduria" item ends in an attribution ("-- Author") and no "refranes" item does: cut them, or the two
+    # classes are told apart by that line alone.
+    def cut(t):
+        return re.sub(r"\s*(\n|\s--)\s*--?\s.*\Z|\s*\n\s*--.*\Z", "", t.rstrip(), flags=re.S).strip()
+    by = {k: [c for c in (cut(t) for t in read_fortunes(root / f"{k}.fortunes.u8")) if c] for k in ("refranes", "sabiduria")}
     rows = [(t, "refranes") for t in sorted(set(by["refranes"]))]
     rng.shuffle(rows)
     rows = rows[:1200] + [(t, "sabiduria") for t in sorted(set(by["sabiduria"]))]
