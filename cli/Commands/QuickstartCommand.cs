@@ -58,9 +58,10 @@ internal static class QuickstartCommand
         var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N.", DefaultValueFactory = _ => "auto" };
         var output = new Option<string>("--output") { Description = "Folder for run folders.", DefaultValueFactory = _ => "runs" };
         var seed = new Option<int>("--seed") { Description = "Random seed (split, head, shuffling).", DefaultValueFactory = _ => 42 };
+        var noBaseline = new Option<bool>("--no-baseline") { Description = "Skip the baseline (logistic regression on 16×16 grey pixels, fitted on the same split) that the report compares with." };
         var command = new Command("images", "Any image folder, CSV or Parquet file → a classifier on a pretrained backbone, with a report; says what it chose.")
         {
-            path, imageCol, labelCol, model, budget, size, mode, limit, device, output, seed,
+            path, imageCol, labelCol, model, budget, size, mode, limit, device, output, seed, noBaseline,
         };
         command.SetAction(r => CliErrors.Run("quickstart images", () =>
         {
@@ -68,11 +69,12 @@ internal static class QuickstartCommand
             {
                 Path = r.GetValue(path)!, ImageColumn = r.GetValue(imageCol), LabelColumn = r.GetValue(labelCol)!, Model = r.GetValue(model)!,
                 TimeBudgetSeconds = r.GetValue(budget), ImageSize = r.GetValue(size), Mode = r.GetValue(mode), Limit = r.GetValue(limit),
-                Device = r.GetValue(device)!, Output = r.GetValue(output)!, Seed = r.GetValue(seed),
+                Device = r.GetValue(device)!, Output = r.GetValue(output)!, Seed = r.GetValue(seed), Baseline = !r.GetValue(noBaseline),
             };
             var result = ImagesQuickstart.Run(options, Console.Out);
             Console.WriteLine($"{result.EvaluatedOn} accuracy: {result.Accuracy * 100:F2}% in {result.Elapsed.TotalSeconds:F0}s; checkpoint {result.Checkpoint} " +
                 $"(try: zoo predict {result.Checkpoint} IMAGE)");
+            if (result.Baseline is { } b) Console.WriteLine(b.Verdict);
             return 0;
         }));
         return command;
@@ -100,9 +102,10 @@ internal static class QuickstartCommand
         var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N.", DefaultValueFactory = _ => "auto" };
         var output = new Option<string>("--output") { Description = "Folder for run folders.", DefaultValueFactory = _ => "runs" };
         var seed = new Option<int>("--seed") { Description = "Random seed (split and head).", DefaultValueFactory = _ => 42 };
+        var noBaseline = new Option<bool>("--no-baseline") { Description = "Skip the baseline (TF-IDF of words and word pairs + logistic regression, fitted on the same split) that the report compares with." };
         var command = new Command("text", "Labelled texts (default: SpamAssassin) → a classifier on the offline all-MiniLM-L6-v2 encoder; prints held-out accuracy.")
         {
-            data, text, label, spamDir, model, maxLength, tail, bagTokens, bagL2, testFraction, tuneLayers, epochs, encoderLr, steps, budget, limit, device, output, seed,
+            data, text, label, spamDir, model, maxLength, tail, bagTokens, bagL2, testFraction, tuneLayers, epochs, encoderLr, steps, budget, limit, device, output, seed, noBaseline,
         };
         command.SetAction(r =>
         {
@@ -112,9 +115,11 @@ internal static class QuickstartCommand
                 Model = r.GetValue(model)!, MaxLength = r.GetValue(maxLength), TestFraction = r.GetValue(testFraction), HeadSteps = r.GetValue(steps),
                 TailTokens = r.GetValue(tail), BagTokens = r.GetValue(bagTokens), BagL2 = r.GetValue(bagL2), TuneLayers = r.GetValue(tuneLayers), Epochs = r.GetValue(epochs), EncoderLr = r.GetValue(encoderLr),
                 TimeBudgetSeconds = r.GetValue(budget), Limit = r.GetValue(limit), Device = r.GetValue(device)!, Output = r.GetValue(output)!, Seed = r.GetValue(seed),
+                Baseline = !r.GetValue(noBaseline),
             };
             var result = TextQuickstart.Run(options, Console.Out);
             Console.WriteLine($"held-out test accuracy: {result.TestAccuracy * 100:F2}% ({result.TestCount:N0} texts) in {result.Elapsed.TotalSeconds:F0}s");
+            if (result.Baseline is { } b) Console.WriteLine(b.Verdict);
             return 0;
         });
         return command;

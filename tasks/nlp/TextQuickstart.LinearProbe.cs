@@ -24,11 +24,14 @@ public static partial class TextQuickstart
         int denseFeatures = model.NumFeatures;
         log.WriteLine($"cache: {trainIdx.Length + testIdx.Length:N0} pooled {denseFeatures}-d feature vectors in {twEmbed.TotalSeconds:F0}s");
         sw.Restart();
-        var (w, b) = TrainProbe(trainF, p.TrainY, p.NumClasses, device, o, history, curves.Lrs);
+        // The head's share of what is left of the budget: most of it, but with a token bag to fit after it, 60 %.
+        double headSeconds = Math.Max(0, p.SecondsLeft) * (p.BagIds is null ? 0.9 : 0.6);
+        var (w, b, steps, stepSeconds) = TrainProbe(trainF, p.TrainY, p.NumClasses, device, o, history, curves.Lrs, headSeconds);
         var logits = Logits(testF, w, b);
         log.WriteLine($"train: linear head {denseFeatures}→{p.NumClasses} on standardized embeddings, full-batch Adam lr {o.Lr:G3} (warm-up + cosine), " +
-            $"L2 {o.L2:G3}, {o.HeadSteps} steps in {sw.Elapsed.TotalSeconds:F1}s; final train loss {history[^1].Item2:F4}");
-        string method = $"frozen encoder; mean and max of all {model.NumLayers + 1} hidden states ({denseFeatures} features); linear head ({o.HeadSteps} full-batch steps)";
+            $"L2 {o.L2:G3}, {steps} steps in {sw.Elapsed.TotalSeconds:F1}s; final train loss {history[^1].Item2:F4}" +
+            (steps < o.HeadSteps ? $" (fewer than --head-steps {o.HeadSteps}: a step measured {stepSeconds * 1000:F0} ms on {trainIdx.Length:N0} texts × {p.NumClasses} classes, and {headSeconds:F0}s of the budget were left for the head)" : ""));
+        string method = $"frozen encoder; mean and max of all {model.NumLayers + 1} hidden states ({denseFeatures} features); linear head ({steps} full-batch steps)";
         ModelZoo.Models.Nlp.TokenBag? bag = null;
         if (p.BagIds is not null)
         {
@@ -56,10 +59,13 @@ public static partial class TextQuickstart
     /// <summary>
     /// A linear probe on cached pooled features: standardize, full-batch Adam (warm-up + cosine) with an L2 penalty and
     /// class-balanced cross-entropy, then fold the standardization into the weights. Returns the folded weight C×F and
-    /// bias C, on <paramref name="device"/>.
+    /// bias C, on <paramref name="device"/>, the steps taken and the measured seconds per step. A step costs about
+    /// N × F × C multiply-adds three times over, so on many texts and many classes the
+    /// <see cref="TextQuickstartOptions.HeadSteps"/> would not fit: the steps are then cut to what
+    /// <paramref name="seconds"/> allows (<see cref="PlanSteps"/>), the schedule spread over them.
     /// </summary>
-    private static (Tensor Weight, Tensor Bias) TrainProbe(Tensor features, Tensor labels, int numClasses, Device device, TextQuickstartOptions o,
-        List<(long, double)> losses, List<(long, double)> lrs)
+    private static (Tensor Weight, Tensor Bias, int Steps, double StepSeconds) TrainProbe(Tensor features, Tensor labels, int numClasses, Device device, TextQuickstartOptions o,
+        List<(long, double)> losses, List<(long, double)> lrs, double seconds)
     {
         using var outer = NewDisposeScope();
         var x = features.to(device);
@@ -75,12 +81,24 @@ public static partial class TextQuickstart
         using var linear = nn.Linear(x.shape[1], numClasses).to(device);
         using (no_grad()) { linear.weight!.zero_(); linear.bias!.zero_(); }
         var weights = BalancedWeights(y, numClasses);
-        using var opt = optim.Adam(linear.parameters(), lr: o.Lr);
-        int warm = Math.Max(1, o.HeadSteps / 20);
-        for (int step = 0; step < o.HeadSteps; step++)
+        // The cost of a step, measured: forward and backward three times (the weights are still zero, nothing is updated).
+        double stepSeconds = double.MaxValue;
+        for (int i = 0; i < 3; i++)
         {
             using var scope = NewDisposeScope();
-            double lr = step < warm ? o.Lr * (step + 1) / warm : o.Lr * 0.5 * (1 + Math.Cos(Math.PI * (step - warm) / Math.Max(1, o.HeadSteps - warm)));
+            var sw = Stopwatch.StartNew();
+            nn.functional.cross_entropy(linear.call(xs), y, weight: weights).add(linear.weight!.square().sum().mul(o.L2)).backward();
+            _ = linear.weight!.grad!.sum().item<float>();
+            stepSeconds = Math.Min(stepSeconds, sw.Elapsed.TotalSeconds);
+            linear.zero_grad();
+        }
+        int steps = PlanSteps(o.HeadSteps, stepSeconds * 1.2, seconds); // the update adds a little to forward + backward
+        using var opt = optim.Adam(linear.parameters(), lr: o.Lr);
+        int warm = Math.Max(1, steps / 20);
+        for (int step = 0; step < steps; step++)
+        {
+            using var scope = NewDisposeScope();
+            double lr = step < warm ? o.Lr * (step + 1) / warm : o.Lr * 0.5 * (1 + Math.Cos(Math.PI * (step - warm) / Math.Max(1, steps - warm)));
             foreach (var g in opt.ParamGroups) g.LearningRate = lr;
             opt.zero_grad();
             var loss = nn.functional.cross_entropy(linear.call(xs), y, weight: weights).add(linear.weight!.square().sum().mul(o.L2));
@@ -94,9 +112,19 @@ public static partial class TextQuickstart
         {
             var w = linear.weight!.mul(keep).div(std);
             var b = linear.bias!.sub(w.matmul(mean));
-            return (w.detach().MoveToOuterDisposeScope(), b.detach().MoveToOuterDisposeScope());
+            return (w.detach().MoveToOuterDisposeScope(), b.detach().MoveToOuterDisposeScope(), steps, stepSeconds);
         }
     }
+
+    /// <summary>Fewest full-batch steps a head gets, however little time is left (then the run overruns its budget, and says so).</summary>
+    internal const int MinHeadSteps = 200;
+
+    /// <summary>
+    /// The steps of a full-batch head: <paramref name="wanted"/>, or as many as <paramref name="seconds"/> allow at
+    /// <paramref name="stepSeconds"/> each, but at least <see cref="MinHeadSteps"/> (or <paramref name="wanted"/> when fewer are asked for).
+    /// </summary>
+    internal static int PlanSteps(int wanted, double stepSeconds, double seconds) =>
+        Math.Max(Math.Min(wanted, MinHeadSteps), (int)Math.Min(wanted, Math.Floor(seconds / Math.Max(stepSeconds, 1e-9))));
 
     /// <summary>Class weights n / (C · n_c), so a rare class is not ignored on skewed data.</summary>
     private static Tensor BalancedWeights(Tensor y, int numClasses)

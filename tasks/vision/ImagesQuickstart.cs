@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using ModelZoo.Data;
+using ModelZoo.Tasks.Baselines;
 using ModelZoo.Tasks.Recipes;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -44,6 +45,9 @@ public sealed record ImagesQuickstartOptions
 
     /// <summary>Loader worker threads (0 = one per core).</summary>
     public int Workers { get; init; }
+
+    /// <summary>Also fit the simple baseline (<see cref="PixelBaseline"/>) on the same split and report how the quickstart compares.</summary>
+    public bool Baseline { get; init; } = true;
 }
 
 /// <summary>What <c>zoo quickstart images</c> produced.</summary>
@@ -53,7 +57,11 @@ public sealed record ImagesQuickstartOptions
 /// <param name="EvaluatedOn"><c>test</c> or <c>validation</c>.</param>
 /// <param name="Elapsed">Wall time of the whole run.</param>
 /// <param name="Choices">What the quickstart chose, and why (also in the report).</param>
-public sealed record ImagesQuickstartResult(string RunFolder, string Checkpoint, double Accuracy, string EvaluatedOn, TimeSpan Elapsed, IReadOnlyList<(string What, string Choice)> Choices);
+public sealed record ImagesQuickstartResult(string RunFolder, string Checkpoint, double Accuracy, string EvaluatedOn, TimeSpan Elapsed, IReadOnlyList<(string What, string Choice)> Choices)
+{
+    /// <summary>The quickstart against its baseline on the same held-out items (null with <see cref="ImagesQuickstartOptions.Baseline"/> off).</summary>
+    public BaselineComparison? Baseline { get; init; }
+}
 
 /// <summary>
 /// <c>zoo quickstart images PATH</c>: any image folder, CSV or Parquet file → a classifier on a pretrained backbone and a
@@ -74,12 +82,63 @@ public static class ImagesQuickstart
     {
         var clock = Stopwatch.StartNew();
         var layout = Inspect(o);
+        var baseline = o.Baseline ? RunBaseline(o, layout, log) : null;
         var (recipe, choices) = Plan(o, layout, clock, log);
+        if (baseline is not null)
+            choices.Add(("baseline", $"{baseline.Method}: {baseline.Accuracy * 100:F2}% on the same {baseline.HeldOutCount:N0} held-out images, {baseline.Elapsed.TotalSeconds:F1}s" +
+                (baseline.Note is null ? "" : $" ({baseline.Note})")));
         foreach (var (what, choice) in choices) log.WriteLine($"{what}: {choice}");
         var result = RecipeRunner.Run(recipe, log, $"Quickstart: {System.IO.Path.GetFileName(layout.Train.TrimEnd('/', '\\'))} with {o.Model}", choices);
         bool test = result.TestAccuracy is not null;
-        return new ImagesQuickstartResult(result.RunFolder, result.BestCheckpoint, result.TestAccuracy ?? result.ValidationAccuracy,
-            test ? "test" : "validation", clock.Elapsed, choices);
+        double accuracy = result.TestAccuracy ?? result.ValidationAccuracy;
+        var comparison = baseline is null ? null
+            : new BaselineComparison($"{o.Model}, {recipe.Train.Mode}", accuracy, HeldOutName(layout), baseline);
+        if (comparison is not null)
+        {
+            comparison.WriteInto(result.RunFolder);
+            log.WriteLine($"baseline: {comparison.Verdict}");
+        }
+        var json = new Dictionary<string, object?>
+        {
+            ["accuracy"] = accuracy, ["evaluated_on"] = test ? "test" : "validation", ["seconds"] = clock.Elapsed.TotalSeconds,
+            ["classes"] = layout.ClassNames.Count, ["train_images"] = layout.ClassCounts.Sum(), ["median_side"] = layout.MedianSide,
+            ["image_size"] = recipe.Data.ImageSize, ["batch_size"] = recipe.Data.BatchSize, ["mode"] = recipe.Train.Mode, ["epochs"] = recipe.Train.Epochs,
+            ["baseline"] = comparison?.Json(),
+        };
+        File.WriteAllText(System.IO.Path.Combine(result.RunFolder, "result.json"), System.Text.Json.JsonSerializer.Serialize(json));
+        return new ImagesQuickstartResult(result.RunFolder, result.BestCheckpoint, accuracy, test ? "test" : "validation", clock.Elapsed, choices) { Baseline = comparison };
+    }
+
+    /// <summary>Validation fraction held out of the training items: none with a validation folder, else 20 % (10 % from 2,000 items up).</summary>
+    internal static double ValFraction(ImagesQuickstartOptions o, Layout layout)
+    {
+        int total = layout.ClassCounts.Sum();
+        int used = o.Limit > 0 ? Math.Min(o.Limit, total) : total;
+        return layout.Val is not null ? 0 : used < 2000 ? 0.2 : 0.1;
+    }
+
+    /// <summary>What the reported accuracy is measured on.</summary>
+    private static string HeldOutName(Layout layout) => layout.Test is not null ? "the test folder" : layout.Val is not null ? "the validation folder" : "the validation split";
+
+    /// <summary>
+    /// The baseline on the split the recipe will use (the runner's stratified sample and split with the same seed and
+    /// fraction), scored on the items the quickstart's accuracy is reported on: the test folder, else the validation
+    /// folder, else the validation split.
+    /// </summary>
+    private static BaselineResult RunBaseline(ImagesQuickstartOptions o, Layout layout, TextWriter log)
+    {
+        var train = Open(layout.Source, layout.Train, o);
+        var all = Enumerable.Range(0, train.Count).ToArray();
+        var used = DataSources.StratifiedSample(all, train.LabelOf, o.Limit, o.Seed);
+        double valFraction = ValFraction(o, layout);
+        var (trainIdx, valIdx) = valFraction > 0 ? DataSources.StratifiedSplit(used, train.LabelOf, valFraction, o.Seed) : (used, []);
+        var heldOutPath = layout.Test ?? layout.Val;
+        var heldOut = heldOutPath is null ? train : Open(layout.Source, heldOutPath, o);
+        var heldOutIdx = heldOutPath is null ? valIdx : Enumerable.Range(0, heldOut.Count).ToArray();
+        var result = PixelBaseline.Run(train, trainIdx, heldOut, heldOutIdx, o.Seed);
+        log.WriteLine($"baseline: {result.Method}: {result.Accuracy * 100:F2}% on {result.HeldOutCount:N0} held-out images ({HeldOutName(layout)}), " +
+            $"fitted on {result.TrainCount:N0} in {result.Elapsed.TotalSeconds:F1}s{(result.Note is null ? "" : $" ({result.Note})")}");
+        return result;
     }
 
     /// <summary>Where the data is and what it holds.</summary>
@@ -201,7 +260,7 @@ public static class ImagesQuickstart
         var choices = new List<(string, string)> { ("dataset", layout.Description) };
         int total = layout.ClassCounts.Sum();
         int used = o.Limit > 0 ? Math.Min(o.Limit, total) : total;
-        double valFraction = layout.Val is not null ? 0 : used < 2000 ? 0.2 : 0.1;
+        double valFraction = ValFraction(o, layout);
         int nTrain = (int)Math.Round(used * (1 - valFraction));
         int nVal = layout.Val is not null ? layout.ValCount : used - nTrain;
         int nTest = layout.TestCount;
@@ -240,8 +299,10 @@ public static class ImagesQuickstart
         long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
         double perImage = 12e6 * size * size / (224.0 * 224) * Math.Max(1, model.parameters().Sum(p => p.numel()) / 11.7e6);
         int fromMemory = (int)Math.Min(256, available * 0.25 / perImage);
-        int batch = 1 << (int)Math.Floor(Math.Log2(Math.Max(8, Math.Min(Math.Min(fromMemory, size <= 64 ? 128 : 64), nTrain / 4.0))));
-        choices.Add(("batch size", $"{batch}: a quarter of the {available / 1e9:F0} GB available allows {fromMemory} images of {size}px in training, capped at {(size <= 64 ? 128 : 64)} and at a quarter of the training set (at least 4 steps per epoch)"));
+        int cap = size <= 64 ? 128 : 64;
+        int batch = BatchSize(fromMemory, cap, nTrain);
+        choices.Add(("batch size", $"{batch}: a quarter of the {available / 1e9:F0} GB available allows {fromMemory} images of {size}px in training, capped at {cap}, " +
+            $"and at most 1/{MinStepsPerEpoch} of the {nTrain:N0} training images so an epoch has at least {MinStepsPerEpoch} steps (~{Math.Max(1, nTrain / batch)} now), but never below {MinBatch}"));
 
         // Mode and epochs: fine-tune when a few unfrozen epochs fit, else a linear probe on cached features.
         double trainEpoch = nTrain * (3 * F(size) + decode) + nVal * (F(size) + decode);
@@ -295,6 +356,19 @@ public static class ImagesQuickstart
         model.to(CPU);
         return (recipe, choices);
     }
+
+    /// <summary>Fewest optimizer steps per epoch the batch size allows (on small data sets, a few large batches per epoch leave fine-tuning short of steps).</summary>
+    internal const int MinStepsPerEpoch = 32;
+
+    /// <summary>Smallest batch (batch-norm statistics and per-step overhead), even if that gives fewer steps per epoch.</summary>
+    internal const int MinBatch = 16;
+
+    /// <summary>
+    /// The training batch: a power of two no larger than what memory allows (<paramref name="fromMemory"/>), the
+    /// resolution's <paramref name="cap"/>, and 1/<see cref="MinStepsPerEpoch"/> of the training set; at least <see cref="MinBatch"/>.
+    /// </summary>
+    internal static int BatchSize(int fromMemory, int cap, int nTrain) =>
+        1 << (int)Math.Floor(Math.Log2(Math.Max(MinBatch, Math.Min(Math.Min(fromMemory, cap), nTrain / (double)MinStepsPerEpoch))));
 
     /// <summary>Seconds per image to decode and prepare (median of the sampled images).</summary>
     private static double MeasureDecode(IReadOnlyList<ImageSource> samples, Preprocessing pre)

@@ -75,7 +75,11 @@ public sealed record VisionQuickstartOptions
 /// <param name="TestCount">Test items evaluated.</param>
 /// <param name="Elapsed">Wall time from start to the evaluated result.</param>
 /// <param name="Checkpoint">Path of the saved checkpoint.</param>
-public sealed record QuickstartResult(string RunFolder, double TestAccuracy, int TestCount, TimeSpan Elapsed, string Checkpoint);
+public sealed record QuickstartResult(string RunFolder, double TestAccuracy, int TestCount, TimeSpan Elapsed, string Checkpoint)
+{
+    /// <summary>The quickstart against its simple baseline on the same held-out items, when one was fitted (the text quickstart).</summary>
+    public ModelZoo.Tasks.Baselines.BaselineComparison? Baseline { get; init; }
+}
 
 /// <summary>
 /// <c>zoo quickstart vision</c>: Fashion-MNIST → a fine-tuned pretrained ResNet-18 in a few minutes on a CPU.

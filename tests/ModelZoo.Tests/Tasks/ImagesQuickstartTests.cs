@@ -113,6 +113,18 @@ public sealed class ImagesQuickstartTests(ShapesQuickstartRun run) : IClassFixtu
         var report = File.ReadAllText(Path.Combine(r.RunFolder, "report.md"));
         Assert.Contains("resolution", report);
         Assert.Contains("training", report);
+        // The baseline on the same validation split, in the log, the report and result.json.
+        Assert.NotNull(r.Baseline);
+        Assert.Equal(r.Accuracy, r.Baseline!.Accuracy);
+        Assert.Equal(9, r.Baseline.Baseline.HeldOutCount); // stratified 20 % of 3 × 16
+        Assert.Contains("baseline: logistic regression", log);
+        Assert.Contains("## Baseline", report);
+        Assert.Contains(r.Baseline.Verdict, report);
+        using (var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(r.RunFolder, "result.json"))))
+        {
+            Assert.Equal(r.Accuracy, json.RootElement.GetProperty("accuracy").GetDouble(), 6);
+            Assert.Equal(r.Baseline.Beat, json.RootElement.GetProperty("baseline").GetProperty("beat").GetBoolean());
+        }
 
         // The checkpoint is a TrainedModelSpec checkpoint: zoo predict works on it.
         var (file, label) = run.Data.Items[^1];
@@ -124,6 +136,16 @@ public sealed class ImagesQuickstartTests(ShapesQuickstartRun run) : IClassFixtu
         Assert.Equal("image-folder", recipe.Data.Source);
         _ = label;
     }
+
+    [Theory]
+    [InlineData(256, 128, 100_000, 128)] // large data: the resolution's cap
+    [InlineData(256, 128, 1_437, 32)]    // sk-digits' 1,437 training images: 44 steps per epoch, not 11
+    [InlineData(256, 64, 3_000, 64)]
+    [InlineData(256, 128, 300, 16)]      // tiny data: never below 16, even if that leaves fewer than 32 steps
+    [InlineData(12, 128, 50_000, 16)]    // little memory: still 16
+    [InlineData(40, 128, 50_000, 32)]    // memory allows 40: the power of two below
+    public void Batch_gives_at_least_32_steps_per_epoch_and_at_least_16_images(int fromMemory, int cap, int nTrain, int expected) =>
+        Assert.Equal(expected, ImagesQuickstart.BatchSize(fromMemory, cap, nTrain));
 
     [Fact]
     public void Csv_with_named_columns()

@@ -45,6 +45,10 @@ public sealed class TextQuickstartTests : IDisposable
         Assert.True(File.Exists(Path.Combine(result.RunFolder, "report.md")));
         Assert.Equal(10, result.TestCount); // stratified 20% of 24 + 24
         Assert.Contains("test accuracy", log.ToString());
+        Assert.NotNull(result.Baseline);
+        Assert.Equal(10, result.Baseline!.Baseline.HeldOutCount); // the same held-out texts
+        Assert.Contains("## Baseline", File.ReadAllText(Path.Combine(result.RunFolder, "report.md")));
+        Assert.Contains("\"baseline\":", File.ReadAllText(Path.Combine(result.RunFolder, "result.json")));
 
         var trained = TrainedModel.Load(result.RunFolder);
         Assert.Equal("nlp", trained.Spec.Task);
@@ -75,6 +79,22 @@ public sealed class TextQuickstartTests : IDisposable
         int correct = Enumerable.Range(0, texts.Count).Count(i => pred[i] == (i < Good.Length ? positive : 1 - positive));
         Assert.True(correct >= texts.Count - 1, $"{correct}/{texts.Count} correct after reload");
     }
+
+    [Theory]
+    [InlineData(2000, 0.01, 100, 2000)] // two classes, a few thousand texts: all the steps fit
+    [InlineData(2000, 0.1, 60, 600)]    // many classes × many texts: cut to the time left
+    [InlineData(2000, 1.0, 10, 200)]    // never below 200
+    [InlineData(40, 1.0, 0, 40)]        // fewer asked for: as asked
+    public void HeadStepsFitTheTimeLeft(int wanted, double stepSeconds, double seconds, int expected) =>
+        Assert.Equal(expected, TextQuickstart.PlanSteps(wanted, stepSeconds, seconds));
+
+    [Theory]
+    [InlineData(400, 100, 80_000, 20, 600, 80_000 * 320 / 400)] // 70 % of 600 s = 420 s, 100 s of it for the test texts
+    [InlineData(200, 100, 80_000, 20, 600, 80_000)]             // fits: all
+    [InlineData(2000, 900, 80_000, 50, 600, 1_000)]             // the test texts alone overrun: 20 per class
+    [InlineData(2000, 900, 150, 2, 600, 150)]                   // fewer than the least: all there are
+    public void TrainingTextsAreSampledWhenTheEncoderCannotReadThemAll(double trainSeconds, double testSeconds, int nTrain, int classes, double budget, int expected) =>
+        Assert.Equal(expected, TextQuickstart.TrainTextsThatFit(trainSeconds, testSeconds, nTrain, classes, budget));
 
     [Fact]
     public void SplitIsStratifiedAndSeeded()
