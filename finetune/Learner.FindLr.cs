@@ -15,9 +15,7 @@ public sealed partial class Learner
     {
         if (_inFit) throw new InvalidOperationException("FindLr cannot run inside a fit.");
         ArgumentOutOfRangeException.ThrowIfLessThan(numIterations, 2);
-        Dictionary<string, Tensor> saved;
-        using (no_grad()) saved = Model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone().DetachFromDisposeScope());
-        var rng = torch.random.get_rng_state();
+        using var restore = new ModelStateGuard(Model);
         using var opt = TrainOptimizer.Create(Model, Model.ParameterGroups(), _options.Optimizer);
         var peaks = Enumerable.Repeat(1.0, opt.ModelGroupCount).ToArray();
         var lrs = new List<double>();
@@ -25,57 +23,44 @@ public sealed partial class Learner
         var raws = new List<double>();
         double avg = 0, best = double.PositiveInfinity;
         bool diverged = false;
-        bool wasTraining = Model.training;
         Model.train();
-        try
+        int it = 0;
+        for (int epoch = 0; it < numIterations && !diverged; epoch++)
         {
-            int it = 0;
-            for (int epoch = 0; it < numIterations && !diverged; epoch++)
+            int before = it;
+            foreach (var raw in TrainSource(epoch))
             {
-                int before = it;
-                foreach (var raw in TrainSource(epoch))
+                using var scope = NewDisposeScope();
+                var b = raw.To(Device);
+                try
                 {
-                    using var scope = NewDisposeScope();
-                    var b = raw.To(Device);
-                    try
+                    if (it >= numIterations || diverged) continue;
+                    double lr = startLr * Math.Pow(endLr / startLr, it / (double)(numIterations - 1));
+                    opt.SetLr(peaks, lr);
+                    var loss = LossFunction.Mean(TrainForward(b.Input), b.Target);
+                    double lv = loss.to(ScalarType.Float64).item<double>();
+                    if (double.IsFinite(lv))
                     {
-                        if (it >= numIterations || diverged) continue;
-                        double lr = startLr * Math.Pow(endLr / startLr, it / (double)(numIterations - 1));
-                        opt.SetLr(peaks, lr);
-                        var loss = LossFunction.Mean(TrainForward(b.Input), b.Target);
-                        double lv = loss.to(ScalarType.Float64).item<double>();
-                        if (double.IsFinite(lv))
-                        {
-                            loss.backward();
-                            opt.Step();
-                        }
-                        opt.ZeroGrad();
-                        avg = 0.98 * avg + 0.02 * lv;
-                        double s = avg / (1 - Math.Pow(0.98, it + 1));
-                        lrs.Add(lr);
-                        raws.Add(lv);
-                        smooth.Add(s);
-                        it++;
-                        if (double.IsFinite(s)) best = Math.Min(best, s);
-                        if (!double.IsFinite(s) || (stopOnDivergence && s > 4 * best)) diverged = true;
+                        loss.backward();
+                        opt.Step();
                     }
-                    finally
-                    {
-                        if (!ReferenceEquals(b, raw)) b.Dispose();
-                        raw.Dispose();
-                    }
+                    opt.ZeroGrad();
+                    avg = 0.98 * avg + 0.02 * lv;
+                    double s = avg / (1 - Math.Pow(0.98, it + 1));
+                    lrs.Add(lr);
+                    raws.Add(lv);
+                    smooth.Add(s);
+                    it++;
+                    if (double.IsFinite(s)) best = Math.Min(best, s);
+                    if (!double.IsFinite(s) || (stopOnDivergence && s > 4 * best)) diverged = true;
                 }
-                if (it == before) throw new InvalidOperationException("The training loader yielded no batches.");
+                finally
+                {
+                    if (!ReferenceEquals(b, raw)) b.Dispose();
+                    raw.Dispose();
+                }
             }
-        }
-        finally
-        {
-            using (no_grad())
-                foreach (var (name, t) in Model.state_dict()) t.copy_(saved[name]);
-            foreach (var t in saved.Values) t.Dispose();
-            torch.random.set_rng_state(rng);
-            rng.Dispose();
-            if (!wasTraining) Model.eval();
+            if (it == before) throw new InvalidOperationException("The training loader yielded no batches.");
         }
         return LrFinderResult.From(lrs, smooth, raws, diverged);
     }

@@ -35,14 +35,10 @@ public static class SpeedProbe
         ArgumentOutOfRangeException.ThrowIfLessThan(steps, 1);
         ArgumentOutOfRangeException.ThrowIfNegative(evalBatches);
         var total = Stopwatch.StartNew();
-        Dictionary<string, Tensor> saved;
-        using (no_grad()) saved = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone().DetachFromDisposeScope());
-        var rng = torch.random.get_rng_state();
-        bool wasTraining = model.training;
         var stepTimes = new List<double>();
         double evalSeconds = 0;
         long evalItems = 0;
-        try
+        using (new ModelStateGuard(model))
         {
             using var opt = TrainOptimizer.Create(model, model.ParameterGroups(), optimizer);
             var peaks = Enumerable.Repeat(1e-6, opt.ModelGroupCount).ToArray();
@@ -112,15 +108,6 @@ public static class SpeedProbe
                 // One batch in all: its time includes the warm-up, which overestimates (the safe side).
                 if (evalItems == 0) (evalSeconds, evalItems) = (firstSeconds, firstItems);
             }
-        }
-        finally
-        {
-            using (no_grad())
-                foreach (var (name, t) in model.state_dict()) t.copy_(saved[name]);
-            foreach (var t in saved.Values) t.Dispose();
-            torch.random.set_rng_state(rng);
-            rng.Dispose();
-            if (wasTraining) model.train(); else model.eval();
         }
         stepTimes.Sort();
         double median = stepTimes.Count % 2 == 1 ? stepTimes[stepTimes.Count / 2] : (stepTimes[stepTimes.Count / 2 - 1] + stepTimes[stepTimes.Count / 2]) / 2;

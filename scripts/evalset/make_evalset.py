@@ -271,13 +271,17 @@ def make_fortunes_en(out):
     by = {c: read_fortunes(f"/usr/share/games/fortunes/{c}") for c in cats}
     rows = capped(by, 300, rng)
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / "fortunes-en.jsonl", "w") as f:
-        for t, l in rows:
-            f.write(json.dumps({"text": t, "label": l}, ensure_ascii=False) + "\n")
+    write_jsonl(out / "fortunes-en.jsonl", rows)
     log(f"fortunes-en: {len(rows)} texts, {len(cats)} classes (JSON Lines)")
 
 
-def make_fortunes_de(staging):
+def write_jsonl(path, rows):
+    """(text, label) rows as JSON Lines with "text" and "label" keys."""
+    with open(path, "w") as f:
+        for t, l in rows:
+            f.write(json.dumps({"text": t, "label": l}, ensure_ascii=False) + "\n")
+
+
     rng = random.Random(SEED + 6)
     root = Path("/usr/share/games/fortunes/de")
     by = {}
@@ -287,9 +291,7 @@ def make_fortunes_de(staging):
             by[p.stem] = items
     rows = capped(by, 250, rng)
     staging.parent.mkdir(parents=True, exist_ok=True)
-    with open(staging, "w") as f:
-        for t, l in rows:
-            f.write(json.dumps({"text": t, "label": l}, ensure_ascii=False) + "\n")
+    write_jsonl(staging, rows)
     log(f"fortunes-de: {len(rows)} texts, {len(by)} classes (staged for Parquet)")
 
 
@@ -395,9 +397,7 @@ def make_manpages(out, cap=250, max_chars=30000):
         by[f"man{sec}"] = texts
     rows = capped(by, cap, rng)
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / "manpages.jsonl", "w") as f:
-        for t, l in rows:
-            f.write(json.dumps({"text": t, "label": l}, ensure_ascii=False) + "\n")
+    write_jsonl(out / "manpages.jsonl", rows)
     lengths = sorted(len(t) for t, _ in rows)
     log(f"manpages: {len(rows)} pages, {len(by)} sections, median {lengths[len(lengths) // 2]} characters (JSON Lines)")
 
