@@ -54,6 +54,8 @@ internal static class QuickstartCommand
         var size = new Option<int>("--image-size") { Description = "Image side fed to the model (default: chosen from the images and the budget).", DefaultValueFactory = _ => 0 };
         var mode = new Option<string?>("--mode") { Description = "linear-probe or fine-tune-fastai (default: chosen from the dataset size and the budget)." };
         mode.AcceptOnlyFromAmong("linear-probe", "fine-tune-fastai");
+        var classWeights = new Option<string?>("--class-weights") { Description = $"none or balanced (default: balanced when the largest class has {ImagesQuickstart.BalancedLossRatio}× the items of the smallest or more)." };
+        classWeights.AcceptOnlyFromAmong("none", "balanced");
         var limit = new Option<int>("--limit") { Description = "Use only this many images, a stratified sample (0 = all).", DefaultValueFactory = _ => 0 };
         var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N.", DefaultValueFactory = _ => "auto" };
         var output = new Option<string>("--output") { Description = "Folder for run folders.", DefaultValueFactory = _ => "runs" };
@@ -61,15 +63,15 @@ internal static class QuickstartCommand
         var noBaseline = new Option<bool>("--no-baseline") { Description = "Skip the baseline (logistic regression on 16×16 grey pixels, fitted on the same split) that the report compares with." };
         var command = new Command("images", "Any image folder, CSV or Parquet file → a classifier on a pretrained backbone, with a report; says what it chose.")
         {
-            path, imageCol, labelCol, model, budget, size, mode, limit, device, output, seed, noBaseline,
+            path, imageCol, labelCol, model, budget, size, mode, classWeights, limit, device, output, seed, noBaseline,
         };
         command.SetAction(r => CliErrors.Run("quickstart images", () =>
         {
             var options = new ImagesQuickstartOptions
             {
                 Path = r.GetValue(path)!, ImageColumn = r.GetValue(imageCol), LabelColumn = r.GetValue(labelCol)!, Model = r.GetValue(model)!,
-                TimeBudgetSeconds = r.GetValue(budget), ImageSize = r.GetValue(size), Mode = r.GetValue(mode), Limit = r.GetValue(limit),
-                Device = r.GetValue(device)!, Output = r.GetValue(output)!, Seed = r.GetValue(seed), Baseline = !r.GetValue(noBaseline),
+                TimeBudgetSeconds = r.GetValue(budget), ImageSize = r.GetValue(size), Mode = r.GetValue(mode), ClassWeights = r.GetValue(classWeights),
+                Limit = r.GetValue(limit), Device = r.GetValue(device)!, Output = r.GetValue(output)!, Seed = r.GetValue(seed), Baseline = !r.GetValue(noBaseline),
             };
             var result = ImagesQuickstart.Run(options, Console.Out);
             Console.WriteLine($"{result.EvaluatedOn} accuracy: {result.Accuracy * 100:F2}% in {result.Elapsed.TotalSeconds:F0}s; checkpoint {result.Checkpoint} " +

@@ -154,6 +154,12 @@ public sealed class TrainSection
     /// <summary>Label smoothing of the cross-entropy loss.</summary>
     public double LabelSmoothing { get; set; }
 
+    /// <summary>
+    /// Class weights of the loss: <c>none</c>, or <c>balanced</c> (scikit-learn's <c>class_weight="balanced"</c>: each
+    /// class weighted by N/(K·nₖ) over the training items, so rare classes count as much as common ones).
+    /// </summary>
+    public string ClassWeights { get; set; } = "none";
+
     /// <summary>Per-group learning-rate ratio between the input end and the head (fastai's <c>slice(lr/100, lr)</c> is 100).</summary>
     public double LrSpread { get; set; } = 10;
 

@@ -37,6 +37,9 @@ public static class RecipeLoader
     /// <summary>Test-time augmentations (views whose predicted probabilities are averaged).</summary>
     public static readonly IReadOnlyList<string> TestTimeAugmentations = ["hflip"];
 
+    /// <summary>Class weightings of the loss.</summary>
+    public static readonly IReadOnlyList<string> ClassWeightings = ["none", "balanced"];
+
     /// <summary>Feature-cache settings.</summary>
     public static readonly IReadOnlyList<string> FeatureCacheModes = ["auto", "on", "off"];
 
@@ -266,6 +269,7 @@ public static class RecipeLoader
         Range("train.lr_spread", r.Train.LrSpread, 1, 1e6);
         Range("train.clip_grad_norm", r.Train.ClipGradNorm, 0, 1e6);
         OneOf("train.feature_cache", r.Train.FeatureCache, FeatureCacheModes);
+        OneOf("train.class_weights", r.Train.ClassWeights, ClassWeightings);
         foreach (var m in r.Train.Metrics) OneOf("train.metrics", m, Metrics);
         Range("train.early_stopping_patience", r.Train.EarlyStoppingPatience, 0, 10_000);
         Range("train.time_budget_seconds", r.Train.TimeBudgetSeconds, 0, int.MaxValue);

@@ -118,7 +118,7 @@ public static class RecipeRunner
         var trainLoader = new EpochAddressedLoader(data.Loader(trainIdx, train: true, batchSize, r.Seed, r.Data.Augment), () => learnerRef?.History.Count ?? 0);
         var validLoader = valIdx.Length > 0 ? validation.Loader(valIdx, train: false, batchSize, r.Seed, []) : null;
         var optimizer = r.Train.Optimizer == "sgd" ? OptimizerSettings.Sgd(r.Train.Momentum, weightDecay: r.Train.WeightDecay) : OptimizerSettings.AdamW(r.Train.WeightDecay);
-        var loss = Loss.CrossEntropy(r.Train.LabelSmoothing);
+        var loss = Loss.CrossEntropy(r.Train.LabelSmoothing, ClassWeights(r.Train.ClassWeights, trainIdx, data, log));
         var tta = TestTimeAugmentation.FromNames(r.Eval.Tta);
         if (tta is not null && task != "vision")
             throw new RecipeException($"eval.tta ({tta.Name}) mirrors images; {r.Model.Name} is a {task} model. Remove eval.tta.");
@@ -346,6 +346,22 @@ public static class RecipeRunner
         var which = useAverage ? "the averaged (EMA) weights" : "the trained weights";
         log.WriteLine($"ema: validation accuracy {averaged * 100:F2}% with the averaged weights, {trained * 100:F2}% with the trained weights: best.ckpt holds {which}");
         return $"best.ckpt ({which}, chosen on validation: {averaged * 100:F2}% averaged vs {trained * 100:F2}% trained)";
+    }
+
+    /// <summary>
+    /// <c>train.class_weights</c>: null for <c>none</c>; for <c>balanced</c>, N/(K·nₖ) from the training items' labels,
+    /// logged with the class sizes they come from.
+    /// </summary>
+    private static float[]? ClassWeights(string setting, int[] trainIdx, LabeledData data, TextWriter log)
+    {
+        if (setting != "balanced") return null;
+        var counts = new long[data.ClassNames.Count];
+        foreach (var i in trainIdx) counts[data.LabelOf(i)]++;
+        var weights = Loss.BalancedClassWeights(counts);
+        int rare = Array.IndexOf(counts, counts.Where(c => c > 0).Min()), common = Array.IndexOf(counts, counts.Max());
+        log.WriteLine($"loss: class-balanced cross-entropy: weight {weights[rare]:G3} for '{data.ClassNames[rare]}' ({counts[rare]:N0} training items) " +
+            $"… {weights[common]:G3} for '{data.ClassNames[common]}' ({counts[common]:N0})");
+        return weights;
     }
 
     /// <summary>A separate validation/test set must have the training set's classes in the same order (labels are indices).</summary>

@@ -226,7 +226,7 @@ public static class TorchrunExport
             ["train"] = new JsonObject
             {
                 ["mode"] = t.Mode, ["epochs"] = t.Epochs, ["freeze_epochs"] = t.FreezeEpochs, ["lr"] = lr, ["lr_spread"] = t.LrSpread, ["optimizer"] = t.Optimizer,
-                ["weight_decay"] = t.WeightDecay, ["momentum"] = t.Momentum, ["schedule"] = t.Schedule, ["warmup"] = t.Warmup, ["label_smoothing"] = t.LabelSmoothing,
+                ["weight_decay"] = t.WeightDecay, ["momentum"] = t.Momentum, ["schedule"] = t.Schedule, ["warmup"] = t.Warmup, ["label_smoothing"] = t.LabelSmoothing, ["class_weights"] = t.ClassWeights,
                 ["clip_grad_norm"] = t.ClipGradNorm, ["seed"] = r.Seed,
             },
         };

@@ -14,7 +14,8 @@ public static partial class TextQuickstart
     private static (Tensor Logits, Tensor Weight, Tensor Bias, ModelZoo.Models.Nlp.TokenBag Bag) AddTokenBag(Prepared p, Tensor trainF, Tensor logits, Tensor w, Tensor b)
     {
         var (model, o, log, bagIds) = (p.Model, p.Options, p.Log, p.BagIds!);
-        var (trainIdx, testIdx, trainY, testY) = (p.TrainIdx, p.TestIdx, p.TrainY, p.TestY);
+        // The bag reads every training text, also when the encoder read only a sample of them (it costs no encoder pass).
+        var (trainIdx, testIdx, trainY, testY) = (p.BagTrainIdx, p.TestIdx, p.BagTrainY, p.TestY);
         var swBag = Stopwatch.StartNew();
         var bag = new ModelZoo.Models.Nlp.TokenBag(model.VocabSize);
         bag.Fit(trainIdx.Select(i => bagIds[i]));

@@ -90,6 +90,7 @@ public static partial class TextQuickstart
         double budget = o.TimeBudgetSeconds * 0.85 - total.Elapsed.TotalSeconds;
         var plan = PlanTuning(o, model.NumLayers, Projected(maxLength), TokenCount(trainIdx, maxLength) / TokenCount(all, maxLength), budget);
         int planned = maxLength;
+        var bagTrainIdx = trainIdx; // the token bag costs no encoder pass: it always reads every training text
         while (plan.Layers == 0 && planned > 64 && Projected(planned) > budget * 0.95) planned /= 2;
         if (planned != maxLength)
         {
@@ -115,15 +116,16 @@ public static partial class TextQuickstart
                 var sample = StratifiedSplit(dataset, trainIdx, keep / (double)trainIdx.Length, o.Seed + 1).Test;
                 log.WriteLine($"plan: encoding all {all.Length:N0} texts would take ~{Projected(maxLength):F0}s even at {maxLength} tokens; the encoder reads a stratified sample of " +
                     $"{sample.Length:N0} of the {trainIdx.Length:N0} training texts (~{(TokenCount(sample, maxLength) + TokenCount(testIdx, maxLength)) * perToken:F0}s with the " +
-                    $"{testIdx.Length:N0} held-out texts){(o.Baseline ? "; the baseline was fitted on all of them" : "")}");
+                    $"{testIdx.Length:N0} held-out texts){(useBag || o.Baseline ? $"; {(useBag ? "the token bag" : "")}{(useBag && o.Baseline ? " and " : "")}{(o.Baseline ? "the baseline" : "")} read{(useBag && o.Baseline ? "" : "s")} all of them" : "")}");
                 trainIdx = sample;
             }
         }
 
         var trainY = tensor(trainIdx.Select(i => (long)dataset.LabelOf(i)).ToArray());
         var testY = tensor(testIdx.Select(i => (long)dataset.LabelOf(i)).ToArray());
+        var bagTrainY = ReferenceEquals(bagTrainIdx, trainIdx) ? trainY : tensor(bagTrainIdx.Select(i => (long)dataset.LabelOf(i)).ToArray());
         var curves = new Curves([], [], []);
-        var prepared = new Prepared(model, ids, bagIds, all, trainIdx, testIdx, trainY, testY, classes.Count, tokenizer.PadTokenId, device, o, log, total);
+        var prepared = new Prepared(model, ids, bagIds, all, trainIdx, bagTrainIdx, testIdx, trainY, bagTrainY, testY, classes.Count, tokenizer.PadTokenId, device, o, log, total);
         // 4–5. Cache what the frozen part computes once, then train on the cache
         var (eval, twEmbed, twHead, method) = plan.Layers > 0 ? FineTuneTopLayers(prepared, plan, curves) : TrainFrozenProbe(prepared, maxLength, curves);
 
@@ -169,6 +171,7 @@ public static partial class TextQuickstart
             baseline = comparison?.Json(),
         }));
         log.WriteLine($"run folder: {runFolder} (best.ckpt, report.md, report.html, plots)");
+        if (!ReferenceEquals(bagTrainY, trainY)) bagTrainY.Dispose();
         trainY.Dispose(); testY.Dispose();
         return new QuickstartResult(runFolder, eval.Accuracy, testIdx.Length, total.Elapsed, ckpt) { Baseline = comparison };
     }
@@ -188,9 +191,13 @@ public static partial class TextQuickstart
         return (ds, Path.GetFileName(o.Data));
     }
 
-    /// <summary>What every training path reads: the encoder, the token ids of each text, the split and its labels.</summary>
+    /// <summary>
+    /// What every training path reads: the encoder, the token ids of each text, the split and its labels.
+    /// <see cref="TrainIdx"/> is what the encoder reads (a sample when the budget is short); <see cref="BagTrainIdx"/>
+    /// is every training text, which the token bag reads because it needs no encoder pass.
+    /// </summary>
     private sealed record Prepared(ModelZoo.Models.Nlp.TextEncoder Model, Dictionary<int, int[]> Ids, Dictionary<int, int[]>? BagIds, int[] All,
-        int[] TrainIdx, int[] TestIdx, Tensor TrainY, Tensor TestY, int NumClasses, int PadId, Device Device, TextQuickstartOptions Options, TextWriter Log, Stopwatch Clock)
+        int[] TrainIdx, int[] BagTrainIdx, int[] TestIdx, Tensor TrainY, Tensor BagTrainY, Tensor TestY, int NumClasses, int PadId, Device Device, TextQuickstartOptions Options, TextWriter Log, Stopwatch Clock)
     {
         /// <summary>Seconds of the budget left for training, keeping <see cref="ReserveSeconds"/> for the full-model check, the checkpoint and the report.</summary>
         public double SecondsLeft => Options.TimeBudgetSeconds - Clock.Elapsed.TotalSeconds - ReserveSeconds;

@@ -31,6 +31,9 @@ public sealed record ImagesQuickstartOptions
     /// <summary><c>linear-probe</c> or <c>fine-tune-fastai</c>; null to choose from the dataset size and the budget.</summary>
     public string? Mode { get; init; }
 
+    /// <summary><c>none</c> or <c>balanced</c> class weights of the loss; null to choose from the class sizes (<see cref="ImagesQuickstart.BalancedLossRatio"/>).</summary>
+    public string? ClassWeights { get; init; }
+
     /// <summary>Use at most this many training items, a stratified sample (0 = all).</summary>
     public int Limit { get; init; }
 
@@ -350,11 +353,33 @@ public static class ImagesQuickstart
             choices.Add(("training", $"linear probe: frozen backbone, features computed once and cached, the new head trained {epochs} epochs (~{epochs * steps} steps, about 200 and 5–20 epochs; AdamW lr 3e-3, one-cycle). " +
                 (o.Mode is not null ? "Chosen with --mode." : $"Why: fine-tuning {nTrain:N0} images at {size}px takes ~{trainEpoch:F0}s per epoch (measured), so fewer than two epochs fit the {o.TimeBudgetSeconds}s budget; raise --budget to fine-tune.")));
         }
+        recipe.Train.ClassWeights = ClassWeighting(o.ClassWeights, layout.ClassCounts, out var weightsWhy);
+        choices.Add(("loss", weightsWhy));
         choices.Add(("budget", $"{o.TimeBudgetSeconds}s wall time (--budget); training stops early if it would overrun, the run still evaluates and reports"));
         // The runner's clock starts after planning: its training budget is what is left, less the final evaluation and the report.
         recipe.Train.TimeBudgetSeconds = Math.Max(1, (int)(budget - clock.Elapsed.TotalSeconds - 10 - (nVal + nTest) * (F(size) + decode)));
         model.to(CPU);
         return (recipe, choices);
+    }
+
+    /// <summary>Class-size ratio (largest : smallest) from which the loss is class-balanced unless <c>--class-weights</c> says otherwise.</summary>
+    public const int BalancedLossRatio = 4;
+
+    /// <summary>
+    /// The loss's class weights: <paramref name="requested"/> when given, else <c>balanced</c> when the largest class
+    /// has <see cref="BalancedLossRatio"/> times the items of the smallest (or more), where a plain loss would let the
+    /// common classes outvote the rare ones; <paramref name="why"/> says which and why.
+    /// </summary>
+    internal static string ClassWeighting(string? requested, IReadOnlyList<int> counts, out string why)
+    {
+        var present = counts.Where(c => c > 0).ToList();
+        double ratio = present.Count == 0 ? 1 : present.Max() / (double)present.Min();
+        string sizes = $"class sizes {present.Min():N0}–{present.Max():N0} ({ratio:0.#}:1)";
+        string choice = requested ?? (ratio >= BalancedLossRatio ? "balanced" : "none");
+        why = choice == "balanced"
+            ? $"class-balanced cross-entropy (each class weighted N/(K·n_class)): {sizes}{(requested is null ? $", at least {BalancedLossRatio}:1" : ", --class-weights")}"
+            : $"cross-entropy{(requested is null ? $": {sizes}, under {BalancedLossRatio}:1, so no class weights" : $" without class weights (--class-weights none; {sizes})")}";
+        return choice;
     }
 
     /// <summary>Fewest optimizer steps per epoch the batch size allows (on small data sets, a few large batches per epoch leave fine-tuning short of steps).</summary>

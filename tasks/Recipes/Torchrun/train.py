@@ -510,6 +510,19 @@ def evaluate(model, data, batch, device, world, rank, loss_fn):
     return {"loss": loss_sum / max(count, 1), "accuracy": correct / max(count, 1), "items": int(count)}
 
 
+def make_loss(t, train_set, num_classes, device):
+    """Cross-entropy as the zoo's Loss: label smoothing, optional class weights, the plain mean of the items' losses."""
+    weight = None
+    if t.get("class_weights", "none") == "balanced":
+        counts = [0] * num_classes
+        for _, label in train_set.items:
+            counts[label] += 1
+        n = sum(counts)
+        weight = torch.tensor([n / (num_classes * c) if c > 0 else 0.0 for c in counts], dtype=torch.float32, device=device)
+    per_item = nn.CrossEntropyLoss(weight=weight, label_smoothing=t["label_smoothing"], reduction="none")
+    return lambda logits, y: per_item(logits, y).mean()
+
+
 def train(cfg, args):
     rank, world, device = setup_distributed()
     torch.manual_seed(cfg["train"]["seed"])
@@ -521,7 +534,7 @@ def train(cfg, args):
     train_set, val_set, test_set = datasets(cfg)
     global_batch = args.batch_size or cfg["data"]["batch_size"]
     batch = max(1, global_batch // world)
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=t["label_smoothing"])
+    loss_fn = make_loss(t, train_set, len(cfg["classes"]), device)
     out = os.path.abspath(args.output)
     ckpt_dir = os.path.join(out, "checkpoints")
     if rank == 0:

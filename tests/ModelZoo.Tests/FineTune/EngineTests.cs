@@ -174,6 +174,43 @@ public class MetricTests
         }
         Assert.Equal(y.data<long>().ToArray(), Loss.HardTargets(soft).data<long>().ToArray());
     }
+
+    [Fact]
+    public void ClassWeightsScaleEachTargetClassAsPyTorchsWeightDoes()
+    {
+        var logits = randn(6, 3);
+        var y = tensor(new long[] { 0, 1, 2, 2, 0, 1 });
+        float[] w = [0.5f, 2f, 1.25f];
+        var p = logits.softmax(1).data<float>().ToArray();
+        foreach (var eps in new[] { 0.0, 0.2 })
+        {
+            // −Σₖ wₖ·tₖ·log pₖ with t = (1−ε)·one-hot + ε/K, written out by hand.
+            var expected = Enumerable.Range(0, 6).Select(i => -Enumerable.Range(0, 3).Sum(k =>
+                w[k] * ((k == y[i].item<long>() ? 1 - eps : 0) + eps / 3) * Math.Log(p[i * 3 + k]))).ToArray();
+            var l = Loss.CrossEntropy(eps, w);
+            var byIndex = l.PerItem(logits, y).to(ScalarType.Float64).data<double>().ToArray();
+            var bySoft = l.PerItem(logits, nn.functional.one_hot(y, 3).to(ScalarType.Float32)).to(ScalarType.Float64).data<double>().ToArray();
+            for (int i = 0; i < 6; i++)
+            {
+                Assert.Equal(expected[i], byIndex[i], 4);
+                Assert.Equal(expected[i], bySoft[i], 4);
+            }
+        }
+        Assert.Throws<ArgumentException>(() => Loss.CrossEntropy(0, [1f, 1f]).PerItem(logits, y));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Loss.CrossEntropy(0, [1f, -1f, 1f]));
+    }
+
+    [Fact]
+    public void BalancedClassWeightsGiveEveryClassTheSameTotalAndAverageOnePerItem()
+    {
+        var w = Loss.BalancedClassWeights([600, 60, 12, 0]);
+        Assert.Equal(672 / (4.0 * 600), w[0], 5);
+        Assert.Equal(672 / (4.0 * 12), w[2], 5);
+        Assert.Equal(0f, w[3]);
+        Assert.Equal(600 * w[0], 12 * w[2], 2);
+        Assert.Equal(672.0 * 3 / 4, 600 * w[0] + 60 * w[1] + 12 * w[2], 2); // three of four classes present: 3/4 of N
+        Assert.Throws<ArgumentException>(() => Loss.BalancedClassWeights([0, 0]));
+    }
 }
 
 [Collection(TorchGlobalRng.Name)]

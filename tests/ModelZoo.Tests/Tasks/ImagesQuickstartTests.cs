@@ -147,6 +147,18 @@ public sealed class ImagesQuickstartTests(ShapesQuickstartRun run) : IClassFixtu
     public void Batch_gives_at_least_32_steps_per_epoch_and_at_least_16_images(int fromMemory, int cap, int nTrain, int expected) =>
         Assert.Equal(expected, ImagesQuickstart.BatchSize(fromMemory, cap, nTrain));
 
+    [Theory]
+    [InlineData(null, new[] { 600, 300, 12 }, "balanced")]  // 50:1
+    [InlineData(null, new[] { 400, 100, 0 }, "balanced")]   // 4:1 among the classes present
+    [InlineData(null, new[] { 400, 101, 200 }, "none")]     // under 4:1
+    [InlineData("none", new[] { 600, 12 }, "none")]
+    [InlineData("balanced", new[] { 50, 50 }, "balanced")]
+    public void Loss_is_class_balanced_from_4_to_1_unless_told(string? requested, int[] counts, string expected)
+    {
+        Assert.Equal(expected, ImagesQuickstart.ClassWeighting(requested, counts, out var why));
+        Assert.Contains(expected == "balanced" ? "class-balanced" : "without class weights", why.Replace("no class weights", "without class weights"));
+    }
+
     [Fact]
     public void Csv_with_named_columns()
     {

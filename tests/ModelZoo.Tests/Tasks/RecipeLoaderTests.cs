@@ -73,6 +73,7 @@ public class RecipeLoaderTests
     [InlineData("train.lr=fast", "'train.lr' must be a number, got 'fast'")]
     [InlineData("train.mode=magic", "'train.mode' is 'magic'; allowed values: linear-probe, fine-tune, fine-tune-fastai")]
     [InlineData("train.schedule=zigzag", "allowed values: one-cycle, cosine, step, plateau, constant")]
+    [InlineData("train.class_weights=inverse", "'train.class_weights' is 'inverse'; allowed values: none, balanced")]
     [InlineData("data.source=ftp", "'data.source' is 'ftp'")]
     [InlineData("data.val_split=1.5", "'data.val_split' is 1.5; it must lie between 0 and 0.9")]
     [InlineData("data.augment=[spin]", "'data.augment' is 'spin'")]
