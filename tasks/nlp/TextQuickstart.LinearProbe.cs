@@ -126,11 +126,11 @@ public static partial class TextQuickstart
     internal static int PlanSteps(int wanted, double stepSeconds, double seconds) =>
         Math.Max(Math.Min(wanted, MinHeadSteps), (int)Math.Min(wanted, Math.Floor(seconds / Math.Max(stepSeconds, 1e-9))));
 
-    /// <summary>Class weights n / (C · n_c), so a rare class is not ignored on skewed data.</summary>
+    /// <summary>Class weights n / (C · n_c) of the labels <paramref name="y"/> (<see cref="Loss.BalancedClassWeights"/>), so a rare class is not ignored on skewed data.</summary>
     private static Tensor BalancedWeights(Tensor y, int numClasses)
     {
-        var counts = bincount(y, minlength: numClasses).to(ScalarType.Float32).clamp_min(1);
-        return counts.sum() / (counts * numClasses);
+        using var counts = bincount(y.cpu(), minlength: numClasses);
+        return tensor(Loss.BalancedClassWeights(counts.data<long>().ToArray())).to(y.device);
     }
 
     /// <summary>Logits x·Wᵀ + b of cached features (on the weights' device), returned on the CPU.</summary>

@@ -90,7 +90,6 @@ public static partial class TextQuickstart
         double budget = o.TimeBudgetSeconds * 0.85 - total.Elapsed.TotalSeconds;
         var plan = PlanTuning(o, model.NumLayers, Projected(maxLength), TokenCount(trainIdx, maxLength) / TokenCount(all, maxLength), budget);
         int planned = maxLength;
-        var bagTrainIdx = trainIdx; // the token bag costs no encoder pass: it always reads every training text
         while (plan.Layers == 0 && planned > 64 && Projected(planned) > budget * 0.95) planned /= 2;
         if (planned != maxLength)
         {
@@ -105,6 +104,7 @@ public static partial class TextQuickstart
                     ? $"fine-tune the top {plan.Layers} of {model.NumLayers} layers and the head for {plan.Epochs} epoch(s) on cached layer-{model.NumLayers - plan.Layers} states (~{plan.Seconds:F0}s)"
                     : o.TuneLayers == 0 ? "frozen encoder; a linear probe on the mean and max of every layer's states"
                     : "the budget leaves no time to fine-tune layers: frozen encoder; a linear probe on the mean and max of every layer's states"));
+        var bagTrainIdx = trainIdx; // the token bag costs no encoder pass: it always reads every training text
         // Still too many texts at the shortest length: the encoder reads a stratified sample of the training texts that
         // fits (every held-out text is still scored); the head needs some of the budget too.
         if (plan.Layers == 0 && Projected(maxLength) > budget * 0.95)
@@ -116,7 +116,7 @@ public static partial class TextQuickstart
                 var sample = StratifiedSplit(dataset, trainIdx, keep / (double)trainIdx.Length, o.Seed + 1).Test;
                 log.WriteLine($"plan: encoding all {all.Length:N0} texts would take ~{Projected(maxLength):F0}s even at {maxLength} tokens; the encoder reads a stratified sample of " +
                     $"{sample.Length:N0} of the {trainIdx.Length:N0} training texts (~{(TokenCount(sample, maxLength) + TokenCount(testIdx, maxLength)) * perToken:F0}s with the " +
-                    $"{testIdx.Length:N0} held-out texts){(useBag || o.Baseline ? $"; {(useBag ? "the token bag" : "")}{(useBag && o.Baseline ? " and " : "")}{(o.Baseline ? "the baseline" : "")} read{(useBag && o.Baseline ? "" : "s")} all of them" : "")}");
+                    $"{testIdx.Length:N0} held-out texts){ReadAllOfThem(useBag, o.Baseline)}");
                 trainIdx = sample;
             }
         }
@@ -174,6 +174,13 @@ public static partial class TextQuickstart
         if (!ReferenceEquals(bagTrainY, trainY)) bagTrainY.Dispose();
         trainY.Dispose(); testY.Dispose();
         return new QuickstartResult(runFolder, eval.Accuracy, testIdx.Length, total.Elapsed, ckpt) { Baseline = comparison };
+    }
+
+    /// <summary>What still reads every training text when the encoder reads a sample: "; the token bag and the baseline read all of them", or "".</summary>
+    private static string ReadAllOfThem(bool bag, bool baseline)
+    {
+        var readers = new[] { bag ? "the token bag" : null, baseline ? "the baseline" : null }.OfType<string>().ToList();
+        return readers.Count == 0 ? "" : $"; {string.Join(" and ", readers)} read{(readers.Count == 1 ? "s" : "")} all of them";
     }
 
     private static (TextDataset Data, string Name) LoadData(TextQuickstartOptions o, TextWriter log)
