@@ -199,7 +199,10 @@ public sealed class TrainSection
 /// <summary>How the final model is evaluated on the validation and test sets.</summary>
 public sealed class EvalSection
 {
-    /// <summary>Test-time augmentation: extra views (e.g. <c>hflip</c>) whose class probabilities are averaged with the plain view's.</summary>
+    /// <summary>
+    /// Test-time augmentation: extra views (e.g. <c>hflip</c>) whose class probabilities are averaged with the plain view's.
+    /// With a validation split it is a candidate: the test set gets it only if it did not lower validation accuracy.
+    /// </summary>
     public List<string> Tta { get; set; } = [];
 }
 

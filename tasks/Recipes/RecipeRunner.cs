@@ -218,17 +218,19 @@ public static class RecipeRunner
         var summaries = new List<EvaluationSummary>();
         double valAcc = double.NaN;
         double? testAcc = null;
+        var evaluation = tta is null ? "plain forward pass" : TtaDescription(tta);
         if (validLoader is not null)
         {
-            var ev = learner.Evaluate(validLoader, tta);
+            Evaluation ev;
+            if (tta is { } candidate)
+                (ev, tta, evaluation) = ChooseTestTimeAugmentation(learner, candidate, validLoader, log);
+            else
+            {
+                ev = learner.Evaluate(validLoader);
+                log.WriteLine($"validation accuracy: {ev.Accuracy * 100:F2}% on {ev.Count:N0} items (best weights)");
+            }
             valAcc = ev.Accuracy;
             summaries.Add(Summarize("validation", ev, validation, valIdx));
-            if (tta is not null)
-            {
-                var plain = learner.Evaluate(validLoader);
-                log.WriteLine($"validation accuracy: {ev.Accuracy * 100:F2}% on {ev.Count:N0} items with test-time augmentation {tta.Name} ({plain.Accuracy * 100:F2}% without)");
-            }
-            else log.WriteLine($"validation accuracy: {ev.Accuracy * 100:F2}% on {ev.Count:N0} items (best weights)");
         }
         if (testData is not null)
         {
@@ -246,7 +248,7 @@ public static class RecipeRunner
             ("data", $"{r.Data.Source} ({data.Source}): {trainIdx.Length:N0} train, {valIdx.Length:N0} validation{(testData is null ? "" : $", {testData.Count:N0} test")}"),
             ("training", plannedText),
             ("device", choice.Reason),
-            ("evaluation", tta is null ? "plain forward pass" : $"test-time augmentation: class probabilities averaged over the plain view and {tta.Name} ({tta.Passes} passes per batch)"),
+            ("evaluation", evaluation),
             ("time", $"{total.Elapsed.TotalSeconds:F0}s total, training {trainWatch.Elapsed.TotalSeconds:F0}s"),
             ("checkpoints", weightsChosen + ", last.ckpt" + (r.Train.CheckpointEverySteps > 0 ? $" (also every {r.Train.CheckpointEverySteps} steps)" : "")
                 + (resumeFrom is null ? "" : $"; resumed from last.ckpt")),
@@ -346,6 +348,30 @@ public static class RecipeRunner
         var which = useAverage ? "the averaged (EMA) weights" : "the trained weights";
         log.WriteLine($"ema: validation accuracy {averaged * 100:F2}% with the averaged weights, {trained * 100:F2}% with the trained weights: best.ckpt holds {which}");
         return $"best.ckpt ({which}, chosen on validation: {averaged * 100:F2}% averaged vs {trained * 100:F2}% trained)";
+    }
+
+    private static string TtaDescription(TestTimeAugmentation tta) =>
+        $"test-time augmentation: class probabilities averaged over the plain view and {tta.Name} ({tta.Passes} passes per batch)";
+
+    /// <summary>
+    /// <c>eval.tta</c> is a candidate, like the EMA weights: the validation split is evaluated with and without the extra
+    /// views, and the test set gets the test-time augmentation only when it did not lower validation accuracy (a flip
+    /// can hurt where left and right differ, or where the model learned from unflipped images only).
+    /// Returns the validation evaluation that was kept, the augmentation for the test set (null: plain) and the report line.
+    /// </summary>
+    private static (Evaluation Validation, TestTimeAugmentation? ForTest, string Description) ChooseTestTimeAugmentation(
+        Learner learner, TestTimeAugmentation tta, IEnumerable<Batch> validLoader, TextWriter log)
+    {
+        var augmented = learner.Evaluate(validLoader, tta);
+        var plain = learner.Evaluate(validLoader);
+        string scores = $"validation accuracy {augmented.Accuracy * 100:F2}% with {tta.Name}, {plain.Accuracy * 100:F2}% without";
+        if (augmented.Accuracy >= plain.Accuracy)
+        {
+            log.WriteLine($"tta: {scores} on {plain.Count:N0} items: the test set is evaluated with {tta.Name}");
+            return (augmented, tta, $"{TtaDescription(tta)}; chosen on validation ({scores})");
+        }
+        log.WriteLine($"tta: {scores} on {plain.Count:N0} items: {tta.Name} lowered validation accuracy, so the test set is evaluated without it");
+        return (plain, null, $"plain forward pass: eval.tta {tta.Name} was rejected on validation ({scores})");
     }
 
     /// <summary>

@@ -151,7 +151,7 @@ public sealed class RecipeRunnerTests(FineTunedRun run) : IClassFixture<FineTune
         {
             // EMA, flip TTA, shifts and erasing all ran: the report names the weights chosen and the evaluation.
             Assert.Contains("chosen on validation", report);
-            Assert.Contains("test-time augmentation: class probabilities averaged over the plain view and hflip (2 passes per batch)", report);
+            Assert.Matches(@"test-time augmentation: class probabilities averaged over the plain view and hflip \(2 passes per batch\); chosen on validation|eval\.tta hflip was rejected on validation", report);
         }
         if (file != "resnet18-cntk-linear-probe.yaml" && !file.StartsWith("minilm", StringComparison.Ordinal))
         {
@@ -166,6 +166,48 @@ public sealed class RecipeRunnerTests(FineTunedRun run) : IClassFixture<FineTune
             Assert.Contains(p[0].Top[0].Label, new[] { "ham", "spam" });
             Assert.Contains("top loss", File.ReadAllText(Path.Combine(result.RunFolder, "report.md")));
         }
+    }
+
+    [Fact]
+    public void FlipTtaIsDroppedWhenValidationSaysItHurts()
+    {
+        // Two classes that are mirror images of each other (a bright left half or a bright right half): averaging a view
+        // with its flip mixes the two classes' probabilities, so eval.tta=[hflip] must lose on validation and the test set
+        // must then be evaluated plainly.
+        var root = Path.Combine(run.Data.Root, "mirror");
+        foreach (var (split, n) in new[] { ("train", 24), ("test", 8) })
+            foreach (var side in new[] { "left", "right" })
+            {
+                var dir = Directory.CreateDirectory(Path.Combine(root, split, side)).FullName;
+                var rng = new Random(split.Length * 7 + side.Length);
+                for (int i = 0; i < n; i++)
+                {
+                    using var bmp = new SkiaSharp.SKBitmap(32, 32);
+                    for (int y = 0; y < 32; y++)
+                        for (int x = 0; x < 32; x++)
+                        {
+                            bool bright = side == "left" ? x < 16 : x >= 16;
+                            var v = (byte)((bright ? 200 : 30) + rng.Next(40));
+                            bmp.SetPixel(x, y, new SkiaSharp.SKColor(v, v, v));
+                        }
+                    using var png = bmp.Encode(SkiaSharp.SKEncodedImageFormat.Png, 100);
+                    File.WriteAllBytes(Path.Combine(dir, $"{i}.png"), png.ToArray());
+                }
+            }
+        var recipe = RecipeLoader.Load(RecipePath("resnet18-cntk-linear-probe.yaml"),
+        [
+            "data.source=image-folder", $"data.path={Path.Combine(root, "train")}", $"data.test_path={Path.Combine(root, "test")}",
+            "data.image_size=32", "data.val_split=0.5", "data.batch_size=16", "data.workers=1", "train.epochs=20", "train.lr=0.01",
+            "eval.tta=[hflip]", $"output={run.Data.Output}",
+        ]);
+        var log = new StringWriter();
+        var result = RecipeRunner.Run(recipe, log);
+        var report = File.ReadAllText(Path.Combine(result.RunFolder, "report.md"));
+        Assert.True(result.ValidationAccuracy >= 0.9, log.ToString());
+        Assert.Contains("eval.tta hflip was rejected on validation", report);
+        Assert.Contains("so the test set is evaluated without it", log.ToString());
+        Assert.DoesNotContain("with test-time augmentation", log.ToString());
+        Assert.True(result.TestAccuracy >= 0.9, log.ToString());
     }
 
     [Fact]
