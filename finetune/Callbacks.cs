@@ -206,16 +206,41 @@ public sealed class EmaWeights(double decay = 0.999, bool validateWithEma = true
     /// <inheritdoc />
     public override void AfterStep(Learner learner)
     {
-        if (_ema is null) return;
+        if (_ema is not null) Update(_ema, learner.Model);
+    }
+
+    private void Update(Dictionary<string, Tensor> ema, nn.Module model)
+    {
         using var noGrad = no_grad();
         // Scalars held by `using`: a temporary one can be freed by the finalizer during the native call (BatchNormTraining).
         using var keep = decay.ToScalar();
         using var take = (1 - decay).ToScalar();
-        foreach (var (name, t) in learner.Model.state_dict())
+        foreach (var (name, t) in model.state_dict())
         {
-            var e = _ema[name];
+            var e = ema[name];
             if (t.dtype.IsFloatingPoint()) e.mul_(keep).add_(t, take);
             else e.copy_(t);
+        }
+    }
+
+    /// <summary>
+    /// Seconds one update of the average takes after a step of <paramref name="model"/> (what a time budget adds to
+    /// each step), timed on a scratch copy of its state: the model and this callback are not changed.
+    /// </summary>
+    public double TimeOneUpdate(nn.Module model)
+    {
+        var scratch = Snapshot(model);
+        try
+        {
+            Update(scratch, model);   // warm-up
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            for (int round = 0; round < 3; round++) Update(scratch, model);
+            if (scratch.Values.FirstOrDefault() is { } first && first.device.type == DeviceType.CUDA) torch.cuda.synchronize(first.device);
+            return clock.Elapsed.TotalSeconds / 3;
+        }
+        finally
+        {
+            foreach (var t in scratch.Values) t.Dispose();
         }
     }
 

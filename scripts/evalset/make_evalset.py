@@ -282,6 +282,7 @@ def write_jsonl(path, rows):
             f.write(json.dumps({"text": t, "label": l}, ensure_ascii=False) + "\n")
 
 
+def make_fortunes_de(staging):
     rng = random.Random(SEED + 6)
     root = Path("/usr/share/games/fortunes/de")
     by = {}

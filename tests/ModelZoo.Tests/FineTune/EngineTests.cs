@@ -297,6 +297,23 @@ public class CallbackTests
     }
 
     [Fact]
+    public void TimingAnEmaUpdateLeavesTheModelAndTheAverageAlone()
+    {
+        var d = MemoryData.Synthetic(32, 16, 4);
+        var ema = new EmaWeights(decay: 0.5);
+        var model = new TinyCnn(4);
+        new Learner(model, _ => d.Sequential(16), null, options: new LearnerOptions { Quiet = true, Device = CPU, Callbacks = [ema] }).Fit(1, Schedule.Constant(1e-2));
+        var weights = Weights.Snapshot(model);
+        var averaged = new TinyCnn(4);
+        ema.CopyTo(averaged);
+        var average = Weights.Snapshot(averaged);
+        Assert.True(ema.TimeOneUpdate(model) > 0);
+        Weights.AssertBitIdentical(weights, Weights.Snapshot(model));
+        ema.CopyTo(averaged);
+        Weights.AssertBitIdentical(average, Weights.Snapshot(averaged));
+    }
+
+    [Fact]
     public void FindLrReturnsACurveAndRestoresTheWeights()
     {
         var d = MemoryData.Synthetic(64, 16, 4);

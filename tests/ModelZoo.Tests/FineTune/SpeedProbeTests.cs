@@ -40,4 +40,17 @@ public class SpeedProbeTests
         Assert.True(double.IsNaN(speed.EvalSecondsPerItem));
         Assert.Throws<InvalidOperationException>(() => SpeedProbe.Measure(model, [], null, Loss.CrossEntropy(), OptimizerSettings.Sgd(0.9), CPU));
     }
+
+    [Fact]
+    public void MinSecondsKeepsTimingPastTheStepCountUntilTheLoaderEnds()
+    {
+        var data = MemoryData.Synthetic(64);
+        using var model = new TinyCnn(numClasses: 4);
+        var few = SpeedProbe.Measure(model, data.Sequential(8), null, Loss.CrossEntropy(), OptimizerSettings.Sgd(0.9), CPU, warmupSteps: 1, steps: 2);
+        Assert.Equal(2, few.StepsMeasured);
+        // Far more seconds asked for than 8 tiny batches take: every batch after the warm-up is timed, then the probe stops.
+        var all = SpeedProbe.Measure(model, data.Sequential(8), null, Loss.CrossEntropy(), OptimizerSettings.Sgd(0.9), CPU, warmupSteps: 1, steps: 2, minSeconds: 1000);
+        Assert.Equal(7, all.StepsMeasured);
+        Assert.Throws<ArgumentOutOfRangeException>(() => SpeedProbe.Measure(model, data.Sequential(8), null, Loss.CrossEntropy(), OptimizerSettings.Sgd(0.9), CPU, minSeconds: -1));
+    }
 }

@@ -4,6 +4,13 @@ namespace ModelZoo.Tests.Tasks;
 
 public class BudgetPlannerTests
 {
+    [Theory]
+    [InlineData(90, 0.9)]
+    [InlineData(1800, 18)]
+    [InlineData(6900, 60)]
+    public void TheSpeedProbeTimesOnePercentOfTheBudgetAtMostAMinute(double budget, double probe) =>
+        Assert.Equal(probe, BudgetPlanner.ProbeSeconds(budget), 6);
+
     [Fact]
     public void ABudgetPlansEpochsFromMeasuredStepsAndTheRunFolderRecipeReplaysThePlan()
     {
