@@ -343,14 +343,14 @@ public static class ImagesQuickstart
         }
         else
         {
-            int epochs = Math.Clamp((int)Math.Ceiling(200.0 / steps), 5, 20); // each epoch also writes last.ckpt (and best.ckpt): keep their number modest
+            int epochs = ProbeEpochs(steps, afterProbe, model.parameters().Sum(p => p.NumberOfElements * p.ElementSize), out string epochsWhy);
             recipe.Train.Mode = "linear-probe";
             recipe.Train.Epochs = epochs;
             recipe.Train.Lr = 3e-3;
             recipe.Train.WeightDecay = 1e-4;
             recipe.Train.Warmup = 0.1;
             recipe.Train.FeatureCache = "on";
-            choices.Add(("training", $"linear probe: frozen backbone, features computed once and cached, the new head trained {epochs} epochs (~{epochs * steps} steps, about 200 and 5–20 epochs; AdamW lr 3e-3, one-cycle). " +
+            choices.Add(("training", $"linear probe: frozen backbone, features computed once and cached, the new head trained {epochs} epochs (~{epochs * steps} steps, {epochsWhy}; AdamW lr 3e-3, one-cycle). " +
                 (o.Mode is not null ? "Chosen with --mode." : $"Why: fine-tuning {nTrain:N0} images at {size}px takes ~{trainEpoch:F0}s per epoch (measured), so fewer than two epochs fit the {o.TimeBudgetSeconds}s budget; raise --budget to fine-tune.")));
         }
         recipe.Train.ClassWeights = ClassWeighting(o.ClassWeights, layout.ClassCounts, out var weightsWhy);
@@ -360,6 +360,25 @@ public static class ImagesQuickstart
         recipe.Train.TimeBudgetSeconds = Math.Max(1, (int)(budget - clock.Elapsed.TotalSeconds - 10 - (nVal + nTest) * (F(size) + decode)));
         model.to(CPU);
         return (recipe, choices);
+    }
+
+    /// <summary>
+    /// Head epochs of a linear probe on cached features: about 200 steps (5–20 epochs) at least, and where the budget
+    /// left after the feature pass allows, up to 1,000 steps (at most 50 epochs) in half of that time. An epoch on cached
+    /// features costs its head steps (~2 ms each) and the best.ckpt and last.ckpt writes (the whole model, ~200 MB/s),
+    /// so a budget that fits the feature pass with room to spare is not left unused while the head is still learning.
+    /// </summary>
+    internal static int ProbeEpochs(int stepsPerEpoch, double secondsLeft, long weightBytes, out string why)
+    {
+        int least = Math.Clamp((int)Math.Ceiling(200.0 / stepsPerEpoch), 5, 20);
+        double epochSeconds = 2.0 * weightBytes / 200e6 + stepsPerEpoch * 0.002;
+        int fit = (int)Math.Floor(Math.Max(0, secondsLeft) * 0.5 / epochSeconds);
+        int most = Math.Clamp((int)Math.Ceiling(1000.0 / stepsPerEpoch), least, 50);
+        int epochs = Math.Clamp(fit, least, most);
+        why = epochs > least
+            ? $"~{epochSeconds:F1}s per epoch on cached features, so {epochs} fit half of the ~{Math.Max(0, secondsLeft):F0}s left after the feature pass (at least ~200 steps, at most ~1,000 or 50 epochs)"
+            : $"about 200 steps and 5–20 epochs{(most > least ? $"; more would not fit half of the ~{Math.Max(0, secondsLeft):F0}s left after the feature pass" : "")}";
+        return epochs;
     }
 
     /// <summary>Class-size ratio (largest : smallest) from which the loss is class-balanced unless <c>--class-weights</c> says otherwise.</summary>

@@ -148,6 +148,18 @@ public sealed class ImagesQuickstartTests(ShapesQuickstartRun run) : IClassFixtu
         Assert.Equal(expected, ImagesQuickstart.BatchSize(fromMemory, cap, nTrain));
 
     [Theory]
+    [InlineData(10, 0, 20)]        // no time to spare: about 200 steps, as before
+    [InlineData(40, 60, 25)]       // room for more: ~1,000 steps
+    [InlineData(10, 1000, 50)]     // at most 50 epochs
+    [InlineData(40, 3, 5)]         // half of 3 s fits 2 epochs of ~0.55 s: the 5-epoch floor stays
+    [InlineData(500, 1000, 5)]     // large sets: 5 epochs are already 2,500 steps
+    public void Linear_probe_spends_spare_budget_on_more_head_epochs(int steps, double secondsLeft, int expected)
+    {
+        Assert.Equal(expected, ImagesQuickstart.ProbeEpochs(steps, secondsLeft, weightBytes: 46_800_000, out var why));
+        Assert.Contains(expected > Math.Clamp((int)Math.Ceiling(200.0 / steps), 5, 20) ? "fit half of" : "about 200 steps", why);
+    }
+
+    [Theory]
     [InlineData(null, new[] { 600, 300, 12 }, "balanced")]  // 50:1
     [InlineData(null, new[] { 400, 100, 0 }, "balanced")]   // 4:1 among the classes present
     [InlineData(null, new[] { 400, 101, 200 }, "none")]     // under 4:1
